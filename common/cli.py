@@ -1,0 +1,146 @@
+"""Strict command-line parsing shared by the entry points, and their error handling.
+
+Flags mirror MLproject parameters (``max_depth`` <-> ``--max-depth``). ``mlflow run`` appends
+parameters that MLproject does not declare as ``--name value``, so a misspelled ``-P`` arrives
+here as an unknown flag and is refused with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Sequence
+
+from common.data import BUILTIN_DATASETS, TASKS
+from common.errors import UserInputError
+
+
+class StrictParser(argparse.ArgumentParser):
+    """An ArgumentParser that refuses unknown and abbreviated flags with a clear message."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(**kwargs)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace=None) -> argparse.Namespace:
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            known = sorted(
+                o
+                for a in self._actions
+                for o in a.option_strings
+                if o.startswith("--") and o != "--help"
+            )
+            self.error(
+                f"unknown parameter(s): {' '.join(unknown)}. This entry point takes "
+                f"{', '.join(known)} (as MLproject parameters: "
+                f"{', '.join(k[2:].replace('-', '_') for k in known)})"
+            )
+        return parsed
+
+    def error(self, message: str):
+        raise UserInputError(f"{self.prog}: {message}")
+
+
+def _number(kind: type, text: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def optional_positive_int(text: str) -> int | None:
+    """``None`` (no limit) or an integer >= 1."""
+    return None if text == "None" else positive_int(text)
+
+
+def float_in(
+    low: float, high: float, *, low_open: bool = True, high_open: bool = True
+) -> Callable[[str], float]:
+    """A converter accepting floats inside an interval (open ends by default)."""
+
+    def convert(text: str) -> float:
+        value = _number(float, text)
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (above and below):
+            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return value
+
+    return convert
+
+
+def boolean(text: str) -> bool:
+    """``true`` or ``false`` (any case)."""
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return lowered == "true"
+
+
+def build_parser(doc: str, *, default_data: str) -> StrictParser:
+    """A parser with the data, run and tracking flags every trainer shares.
+
+    Args:
+        doc: The entry point's module docstring, shown as the description.
+        default_data: The entry point's default ``--data``.
+    """
+    parser = StrictParser(description=doc)
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        default=default_data,
+        help=f"builtin:<{'|'.join(BUILTIN_DATASETS)}> or a CSV/Parquet path or URI "
+        "(default: %(default)s)",
+    )
+    data.add_argument("--target", default="", help="label column (builtin sets: 'target')")
+    data.add_argument("--task", choices=TASKS, default="auto", help="default: %(default)s")
+    data.add_argument(
+        "--test-size",
+        type=float_in(0.0, 1.0),
+        default=0.2,
+        help="held-out fraction (default: %(default)s)",
+    )
+    data.add_argument("--seed", type=non_negative_int, default=42, help="default: %(default)s")
+    data.add_argument(
+        "--data-version",
+        default="",
+        help="label for the data_version tag (default: content digest)",
+    )
+    run = parser.add_argument_group("tracking")
+    run.add_argument("--run-name", default="", help="default: <model_type>_v<N>")
+    run.add_argument(
+        "--autolog", type=boolean, default=True, help="MLflow framework autologging (default: true)"
+    )
+    return parser
+
+
+def run_main(body: Callable[[], int]) -> int:
+    """Run an entry point's body; bad input becomes one ``error:`` line and exit status 2."""
+    try:
+        return body()
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

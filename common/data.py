@@ -1,0 +1,238 @@
+"""Loading, validating and splitting tabular data, from scikit-learn's bundled sets or a file.
+
+``data`` is ``builtin:<name>`` or a path/URI to a CSV or Parquet file: a local path,
+``file://...``, or any URI MLflow can download (``s3://``, ``dbfs:/``, ``runs:/``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from common.errors import UserInputError
+from common.preprocessing import normalize_features, split_columns
+
+BUILTIN_DATASETS = ("breast_cancer", "wine", "iris", "digits", "diabetes")
+TASKS = ("auto", "classification", "regression")
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# An integer-valued target with at most this many distinct values is taken as class labels.
+MAX_AUTO_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class TabularData:
+    """A validated table: features normalized for the preprocessor, target ready for training.
+
+    For classification ``y`` holds codes 0..K-1 and ``classes`` the original label of each code.
+    """
+
+    features: pd.DataFrame
+    y: np.ndarray
+    target: str
+    task: str
+    classes: list | None
+    numeric: list[str]
+    categorical: list[str]
+    source: str
+    name: str
+    raw: pd.DataFrame
+
+    @property
+    def digest(self) -> str:
+        """A content hash of the whole table (values, column names, dtypes), 12 hex chars."""
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.raw, index=False).values.tobytes())
+        h.update(repr([(str(c), str(t)) for c, t in self.raw.dtypes.items()]).encode())
+        return h.hexdigest()[:12]
+
+    def raw_rows(self, index: pd.Index) -> pd.DataFrame:
+        """The original feature rows at ``index``, with their original dtypes.
+
+        A model's signature and input example come from these, so it accepts rows exactly as
+        they appear in the training data.
+        """
+        return self.raw.loc[index].drop(columns=[self.target])
+
+    @property
+    def feature_set(self) -> str:
+        """Identifies the feature columns and their kinds: ``<n>cols-<hash>``."""
+        spec = repr((self.numeric, self.categorical)).encode()
+        count = len(self.numeric) + len(self.categorical)
+        return f"{count}cols-{hashlib.sha256(spec).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and test parts of a TabularData, stratified for classification."""
+
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: np.ndarray
+    y_test: np.ndarray
+
+
+def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
+    """Read ``data`` into a frame; return (frame, source URI, short name).
+
+    Raises:
+        UserInputError: unknown builtin, missing file, unsupported suffix or unreadable content.
+    """
+    if data.startswith("builtin:"):
+        return _read_builtin(data.removeprefix("builtin:"))
+    path = _localize(data)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise UserInputError(
+            f"data '{data}': unsupported file type '{path.suffix}'; expected one of "
+            f"{', '.join(SUFFIXES)}"
+        )
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except Exception as exc:  # pandas raises many types; the user needs the file named
+        raise UserInputError(f"data '{data}': could not read it as {kind}: {exc}") from exc
+    source = data if "://" in data else path.resolve().as_uri()
+    return frame, source, path.stem
+
+
+def _read_builtin(name: str) -> tuple[pd.DataFrame, str, str]:
+    if name not in BUILTIN_DATASETS:
+        raise UserInputError(
+            f"data 'builtin:{name}': unknown builtin dataset; choose one of "
+            + ", ".join(f"builtin:{n}" for n in BUILTIN_DATASETS)
+        )
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    return bunch.frame, f"builtin:{name}", name
+
+
+def _localize(data: str) -> Path:
+    parsed = urllib.parse.urlparse(data)
+    if parsed.scheme == "file":
+        path = Path(urllib.parse.unquote(parsed.path))
+    elif "://" in data or parsed.scheme in ("dbfs", "runs", "models"):
+        import mlflow
+
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=data, dst_path=tempfile.mkdtemp(prefix="data-")
+            )
+        except Exception as exc:
+            raise UserInputError(f"data '{data}': could not download it: {exc}") from exc
+        path = Path(local)
+    else:
+        path = Path(data).expanduser()
+    if not path.is_file():
+        raise UserInputError(f"data '{data}': no such file ({path.resolve()})")
+    return path
+
+
+def prepare(frame: pd.DataFrame, *, target: str, task: str, source: str, name: str) -> TabularData:
+    """Validate ``frame`` and split it into normalized features and an encoded target.
+
+    Raises:
+        UserInputError: empty table, missing target column, bad target values, unknown task,
+            fewer than two classes, or a class too small to stratify.
+    """
+    if task not in TASKS:
+        raise UserInputError(f"task '{task}': expected one of {', '.join(TASKS)}")
+    if frame.empty:
+        raise UserInputError(f"data '{source}' has no rows")
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:30]))
+        raise UserInputError(f"target column '{target}' not found in {source}; columns: {columns}")
+    if frame.shape[1] < 2:
+        raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
+    raw_y = frame[target]
+    missing = int(raw_y.isna().sum())
+    if missing:
+        raise UserInputError(f"target column '{target}' has {missing} missing value(s)")
+    resolved = _infer_task(raw_y) if task == "auto" else task
+    features = frame.drop(columns=[target])
+    numeric, categorical = split_columns(features)
+    features = normalize_features(features, numeric, categorical)
+    if resolved == "regression":
+        y, classes = _regression_target(raw_y, target), None
+    else:
+        y, classes = _classification_target(raw_y, target)
+    return TabularData(
+        features, y, target, resolved, classes, numeric, categorical, source, name, frame
+    )
+
+
+def _infer_task(y: pd.Series) -> str:
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return "classification"
+    values = y.to_numpy(dtype="float64")
+    integral = np.all(np.isfinite(values)) and np.all(values == np.round(values))
+    return "classification" if integral and y.nunique() <= MAX_AUTO_CLASSES else "regression"
+
+
+def _regression_target(y: pd.Series, target: str) -> np.ndarray:
+    numbers = pd.to_numeric(y, errors="coerce")
+    bad = y[numbers.isna()]
+    if len(bad):
+        raise UserInputError(
+            f"target column '{target}' has non-numeric value(s) such as {bad.iloc[0]!r}, "
+            "but the task is regression (use task=classification for labels)"
+        )
+    values = numbers.to_numpy(dtype="float64")
+    if not np.all(np.isfinite(values)):
+        raise UserInputError(f"target column '{target}' has infinite value(s)")
+    return values
+
+
+def _classification_target(y: pd.Series, target: str) -> tuple[np.ndarray, list]:
+    if pd.api.types.is_float_dtype(y) and not np.all(np.isfinite(y.to_numpy())):
+        raise UserInputError(f"target column '{target}' has infinite value(s)")
+    codes, uniques = pd.factorize(y, sort=True)
+    classes = [_plain(v) for v in uniques]
+    if len(classes) < 2:
+        raise UserInputError(
+            f"target column '{target}' has a single class {classes[0]!r}; "
+            "classification needs at least two"
+        )
+    counts = np.bincount(codes)
+    if counts.min() < 2:
+        rare = classes[int(counts.argmin())]
+        raise UserInputError(
+            f"target column '{target}': class {rare!r} has only {counts.min()} row; "
+            "each class needs at least 2 for a stratified split"
+        )
+    return codes.astype("int64"), classes
+
+
+def _plain(value):
+    """A JSON-friendly Python scalar for a label (NumPy ints and floats become int/float)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load(data: str, *, target: str, task: str = "auto") -> TabularData:
+    """Read and validate ``data``; ``target`` may be empty for builtin sets (column 'target')."""
+    if not target:
+        if not data.startswith("builtin:"):
+            raise UserInputError(f"target is required for data '{data}': name the label column")
+        target = "target"
+    frame, source, name = read_table(data)
+    return prepare(frame, target=target, task=task, source=source, name=name)
+
+
+def split(table: TabularData, *, test_size: float, seed: int) -> Split:
+    """Hold out ``test_size`` of the rows, stratified by class for classification."""
+    stratify = table.y if table.task == "classification" else None
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            table.features, table.y, test_size=test_size, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise UserInputError(
+            f"test_size={test_size} cannot split {len(table.y)} rows of '{table.name}': {exc}"
+        ) from exc
+    return Split(X_train, X_test, y_train, y_test)

@@ -1,0 +1,58 @@
+"""The fixed metric names every trainer logs, how to compute them, and which way is better."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+CLASSIFICATION_METRICS = ("test_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss")
+REGRESSION_METRICS = ("test_rmse", "test_mae", "test_r2")
+GREATER_IS_BETTER = {
+    "test_accuracy": True,
+    "test_f1_macro": True,
+    "test_roc_auc": True,
+    "test_log_loss": False,
+    "test_rmse": False,
+    "test_mae": False,
+    "test_r2": True,
+}
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metric names logged for ``task`` ("classification" or "regression")."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro F1, ROC AUC (one-vs-rest for several classes) and log loss.
+
+    Args:
+        y_true: Encoded labels 0..K-1.
+        proba: Class probabilities, shape (n, K).
+    """
+    n_classes = proba.shape[1]
+    labels = np.arange(n_classes)
+    y_pred = proba.argmax(axis=1)
+    if len(np.unique(y_true)) < 2:
+        roc_auc = float("nan")  # undefined on a one-class test set; NaN says so honestly
+    elif n_classes == 2:
+        roc_auc = skm.roc_auc_score(y_true, proba[:, 1])
+    else:
+        roc_auc = skm.roc_auc_score(
+            y_true, proba, multi_class="ovr", average="macro", labels=labels
+        )
+    return {
+        "test_accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "test_f1_macro": float(skm.f1_score(y_true, y_pred, average="macro", labels=labels)),
+        "test_roc_auc": float(roc_auc),
+        "test_log_loss": float(skm.log_loss(y_true, proba, labels=labels)),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Root mean squared error, mean absolute error and R²."""
+    return {
+        "test_rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+        "test_mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "test_r2": float(skm.r2_score(y_true, y_pred)),
+    }

@@ -1,0 +1,145 @@
+"""The one MLflow model every trainer logs: preprocessor + framework model + label mapping.
+
+It serves on raw feature rows (strings, missing values, unseen categories) exactly as the
+training data looked, and is logged as code (``common/serving_model.py``) with its artifacts in
+safe formats: the preprocessor via skops with an explicit allowlist, the estimator in whatever
+safe format its entry point chose (skops, XGBoost JSON, a torch state_dict).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from common.environment import PROJECT_ROOT, model_requirements
+from common.preprocessing import normalize_features
+
+MODEL_NAME = "model"
+MODEL_CODE = Path(__file__).with_name("serving_model.py")
+# Types inside a fitted common.preprocessing ColumnTransformer that skops does not trust by
+# default. Anything else found at save time is refused rather than silently trusted.
+PREPROCESSOR_TRUSTED_TYPES = ["builtins.str", "builtins.float", "numpy.dtype"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the pyfunc needs to rebuild predictions; saved as ``config.json`` in the model."""
+
+    task: str
+    numeric: list[str]
+    categorical: list[str]
+    classes: list | None
+    estimator_loader: str  # "package.module:function", called with the estimator file path
+    estimator_file: str
+
+
+class TabularModel(mlflow.pyfunc.PythonModel):
+    """Predicts from raw rows: normalize dtypes -> preprocessor -> estimator -> original labels.
+
+    Output columns: ``prediction``, plus ``probability_<class>`` per class for classifiers.
+    """
+
+    def __init__(self, spec: ModelSpec | None = None, preprocessor=None, estimator=None):
+        self.spec, self.preprocessor, self.estimator = spec, preprocessor, estimator
+
+    def load_context(self, context) -> None:
+        import skops.io
+
+        config = json.loads(Path(context.artifacts["config"]).read_text())
+        self.spec = ModelSpec(**config)
+        self.preprocessor = skops.io.load(
+            context.artifacts["preprocessor"], trusted=PREPROCESSOR_TRUSTED_TYPES
+        )
+        self.estimator = _import(self.spec.estimator_loader)(context.artifacts["estimator"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        spec = self.spec
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        columns = [*spec.numeric, *spec.categorical]
+        missing = [c for c in columns if c not in model_input.columns]
+        if missing:
+            raise ValueError(f"input is missing feature column(s): {', '.join(missing)}")
+        try:
+            features = normalize_features(model_input, spec.numeric, spec.categorical)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"input has a non-numeric value in a numeric column: {exc}") from exc
+        encoded = self.preprocessor.transform(features[columns])
+        if spec.task == "regression":
+            prediction = np.asarray(self.estimator.predict(encoded), dtype="float64").ravel()
+            return pd.DataFrame({"prediction": prediction}, index=model_input.index)
+        proba = np.asarray(self.estimator.predict_proba(encoded), dtype="float64")
+        labels = np.asarray(spec.classes, dtype=object)[proba.argmax(axis=1)]
+        out = {"prediction": pd.Series(labels, index=model_input.index).infer_objects()}
+        for i, label in enumerate(spec.classes):
+            out[f"probability_{label}"] = proba[:, i]
+        return pd.DataFrame(out, index=model_input.index)
+
+
+def _import(qualified: str) -> Callable[..., Any]:
+    module, _, attr = qualified.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def save_preprocessor(preprocessor, path: Path) -> None:
+    """Dump a fitted preprocessor with skops, refusing types outside the allowlist."""
+    import skops.io
+
+    skops.io.dump(preprocessor, path)
+    unknown = sorted(set(skops.io.get_untrusted_types(file=path)) - set(PREPROCESSOR_TRUSTED_TYPES))
+    if unknown:
+        raise TypeError(f"preprocessor holds types not in PREPROCESSOR_TRUSTED_TYPES: {unknown}")
+
+
+def log_model(
+    *,
+    spec: ModelSpec,
+    preprocessor,
+    estimator,
+    save_estimator: Callable[[Any, Path], None],
+    example: pd.DataFrame,
+    extra_requirements: tuple[str, ...] = (),
+) -> mlflow.models.model.ModelInfo:
+    """Log the pyfunc under the name ``model`` with signature, input example and pinned env.
+
+    Args:
+        spec: Task, columns, classes and how to load the estimator back.
+        preprocessor: The fitted ColumnTransformer.
+        estimator: The fitted framework model, saved by ``save_estimator(estimator, path)``.
+        example: A few raw feature rows with the training data's dtypes: the input example and
+            the source of the signature (outputs from predicting on them).
+        extra_requirements: Framework packages the estimator needs (e.g. ``"torch"``).
+    """
+    model = TabularModel(spec, preprocessor, estimator)
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+        # The hint about integer columns concerns the output's class labels, never missing.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(example, model.predict(None, example))
+        tmp_path = Path(tmp)
+        (tmp_path / "config.json").write_text(json.dumps(spec.__dict__, indent=2))
+        save_preprocessor(preprocessor, tmp_path / "preprocessor.skops")
+        save_estimator(estimator, tmp_path / spec.estimator_file)
+        return mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(MODEL_CODE),
+            artifacts={
+                "config": str(tmp_path / "config.json"),
+                "preprocessor": str(tmp_path / "preprocessor.skops"),
+                "estimator": str(tmp_path / spec.estimator_file),
+            },
+            code_paths=[str(PROJECT_ROOT / "common"), str(PROJECT_ROOT / "entrypoints")],
+            signature=signature,
+            input_example=example,
+            pip_requirements=model_requirements(*extra_requirements),
+        )

@@ -1,0 +1,35 @@
+"""One call that makes a run's randomness repeatable."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+
+import numpy as np
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and (when installed) PyTorch, and ask for deterministic kernels.
+
+    Args:
+        seed: The run's seed; the same seed gives the same model and metrics on CPU.
+        deterministic: Also switch PyTorch to deterministic algorithms (slower on GPU).
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    # Hash randomisation only reaches processes started after this point (e.g. Spark workers).
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if importlib.util.find_spec("torch") is None:
+        return
+    import torch
+
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        # cuBLAS needs this workspace setting before deterministic GEMMs are allowed.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False

@@ -1,0 +1,270 @@
+"""Experiment naming, standard tags and the run context every entry point uses.
+
+Experiment convention: ``/Users/<user>/projects/<project>/<stage>`` on Databricks and
+``<project>/<stage>`` elsewhere, ``<project>`` being the ``name`` in MLproject. It applies when an
+entry point runs directly; under ``mlflow run`` the launcher has already chosen the experiment.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib
+import logging
+import os
+import re
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import yaml
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common.environment import PROJECT_ROOT
+from common.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPERIMENT_ID = "0"
+# Names MLflow generates when nobody chose one, e.g. "gentle-owl-412".
+_GENERATED_RUN_NAME = re.compile(r"[a-z]+-[a-z]+-\d{1,4}")
+
+
+def project_name(project_root: Path = PROJECT_ROOT) -> str:
+    """The ``name`` field of the project's MLproject file."""
+    spec = yaml.safe_load((project_root / "MLproject").read_text())
+    return str(spec["name"])
+
+
+def is_databricks_uri(uri: str) -> bool:
+    """True for ``databricks`` and ``databricks://profile`` tracking URIs."""
+    return uri == "databricks" or uri.startswith("databricks:")
+
+
+def current_user(tracking_uri: str) -> str:
+    """The workspace user on Databricks (via the databricks-sdk), the OS user elsewhere."""
+    if is_databricks_uri(tracking_uri):
+        from databricks.sdk import WorkspaceClient
+
+        profile = urlparse(tracking_uri).netloc or None
+        return WorkspaceClient(profile=profile).current_user.me().user_name
+    return getpass.getuser()
+
+
+def experiment_name(stage: str, *, tracking_uri: str | None = None, user: str | None = None) -> str:
+    """The conventional experiment for ``stage`` (``train``, ``tune``, ``register``, ...)."""
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    if is_databricks_uri(uri):
+        return f"/Users/{user or current_user(uri)}/projects/{project_name()}/{stage}"
+    return f"{project_name()}/{stage}"
+
+
+def is_relative_local_uri(uri: str) -> bool:
+    """True when a tracking URI points at a store relative to the working directory."""
+    if is_databricks_uri(uri):
+        return False
+    if uri.startswith("sqlite:///"):
+        return not uri.removeprefix("sqlite:///").startswith("/")
+    parsed = urlparse(uri)
+    return parsed.scheme in ("", "file") and not Path(parsed.path or uri).is_absolute()
+
+
+def _artifact_location(name: str) -> str | None:
+    """Keep a local sqlite store's artifacts beside the database, not in the working directory.
+
+    MLflow's default is ``./mlruns`` of whichever directory first creates the experiment, which
+    under a git-URL run is a throwaway clone.
+    """
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///") or is_relative_local_uri(uri):
+        return None
+    db_dir = Path(uri.removeprefix("sqlite:///")).parent
+    return (db_dir / "mlartifacts" / name.strip("/")).as_uri()
+
+
+def ensure_experiment(name: str) -> str:
+    """Return the id of experiment ``name``, creating it (artifacts placed as above) if needed."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=_artifact_location(name))
+
+
+def git_state(path: Path = PROJECT_ROOT) -> tuple[str | None, str]:
+    """(commit, dirty) of the checkout at ``path``; dirty is "true", "false" or "unknown".
+
+    Dirty means tracked changes or untracked files that git does not ignore: either makes the
+    commit alone insufficient to reproduce the run.
+    """
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=path, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = "true" if git("status", "--porcelain") else "false"
+    except (OSError, subprocess.SubprocessError):
+        return None, "unknown"
+    return commit, dirty
+
+
+def _check_launcher_run(run_id: str) -> None:
+    uri = mlflow.get_tracking_uri()
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException as exc:
+        hint = ""
+        if is_relative_local_uri(uri):
+            hint = (
+                f" The tracking URI '{uri}' is relative, and this command runs in "
+                f"'{Path.cwd()}' (a temporary clone for git-URL runs), so it opened a different "
+                "store than the launcher. Use an absolute URI, e.g. "
+                "MLFLOW_TRACKING_URI=sqlite:////abs/path/mlflow.db."
+            )
+        raise UserInputError(
+            f"run {run_id} started by 'mlflow run' is not in '{uri}'.{hint}"
+        ) from exc
+    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID:
+        print(
+            "warning: this run landed in MLflow's 'Default' experiment. Name one, e.g. "
+            f"mlflow run . --experiment-name {experiment_name('train')} "
+            "(or set MLFLOW_EXPERIMENT_NAME).",
+            file=sys.stderr,
+        )
+
+
+@contextmanager
+def tracked_run(
+    *, entry_point: str, stage: str, params: Mapping[str, object], run_name: str = ""
+) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, under ``mlflow run``, resume) a run with the standard tags and ``params``.
+
+    The run ends FINISHED, or FAILED with the error in its ``failure_reason`` tag; nothing is left
+    RUNNING.
+    """
+    launcher_run_id = os.environ.get("MLFLOW_RUN_ID")
+    if launcher_run_id:
+        _check_launcher_run(launcher_run_id)
+        run = mlflow.start_run(run_id=launcher_run_id)
+    else:
+        experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(
+            os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment_name(stage)
+        )
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or None)
+    try:
+        commit, dirty = git_state()
+        tags = {"entry_point": entry_point, "git_dirty": dirty}
+        existing = run.data.tags
+        if commit and "mlflow.source.git.commit" not in existing:
+            tags["mlflow.source.git.commit"] = commit
+        if launcher_run_id and run_name:
+            tags["mlflow.runName"] = run_name
+        mlflow.set_tags(tags)
+        log_params(params)
+        yield run
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
+        mlflow.end_run(status)
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def log_params(params: Mapping[str, object]) -> None:
+    """Log ``params`` except those already on the run.
+
+    ``mlflow run`` logs every entry-point parameter as the text the user typed; logging the same
+    key again with other text (``1`` vs ``1.0``) raises "Changing param values is not allowed".
+    """
+    run = mlflow.active_run()
+    existing = MlflowClient().get_run(run.info.run_id).data.params
+    fresh = {k: ("None" if v is None else str(v)) for k, v in params.items() if k not in existing}
+    if fresh:
+        mlflow.log_params(fresh)
+
+
+def name_run(model_type: str) -> str:
+    """Tag ``model_type`` and, unless the user named the run, call it ``<model_type>_v<N>``.
+
+    N counts this experiment's runs of that model type, so names read as a history.
+    """
+    run = MlflowClient().get_run(mlflow.active_run().info.run_id)
+    mlflow.set_tag("model_type", model_type)
+    current = run.data.tags.get("mlflow.runName", "")
+    if current and not _GENERATED_RUN_NAME.fullmatch(current):
+        return current
+    earlier = mlflow.search_runs(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"tags.model_type = '{model_type}'",
+        output_format="list",
+    )
+    name = f"{model_type}_v{len([r for r in earlier if r.info.run_id != run.info.run_id]) + 1}"
+    mlflow.set_tag("mlflow.runName", name)
+    return name
+
+
+@contextmanager
+def autologging(flavor: str, enabled: bool) -> Iterator[None]:
+    """Turn on ``mlflow.<flavor>.autolog`` for params and training metrics, never models.
+
+    The custom pyfunc is the run's model and the dataset is logged with its source, so autolog's
+    own model, signature, example and dataset logging stay off. Switched off again on exit so
+    nothing leaks into later runs of the same process.
+    """
+    module = importlib.import_module(f"mlflow.{flavor}")
+    options = {
+        "log_models": False,
+        "log_datasets": False,
+        "log_input_examples": False,
+        "log_model_signatures": False,
+        "silent": True,
+    }
+    if flavor == "sklearn":
+        # Otherwise every sklearn.metrics call after fit is logged again under another name.
+        options["log_post_training_metrics"] = False
+    module.autolog(disable=not enabled, **options)
+    try:
+        yield
+    finally:
+        module.autolog(disable=True)
+
+
+def log_dataset(table, *, data_version: str = "", context: str = "training") -> None:
+    """Log the table as an MLflow dataset input and tag ``data_version`` and ``feature_set``.
+
+    Args:
+        table: A ``common.data.TabularData``.
+        data_version: The user's version label; defaults to the table's content digest.
+        context: The dataset's role, shown in the UI.
+    """
+    source = table.source
+    if source.startswith("builtin:"):
+        # MLflow resolves only URI-like sources; a bundled set is described by its loader.
+        loader = f"sklearn.datasets.load_{source.removeprefix('builtin:')}"
+        source = CodeDatasetSource(tags={"mlflow.source.name": loader})
+    with warnings.catch_warnings():
+        # Both are noise here: the hint is about integer columns in the dataset's schema, and
+        # MLflow registers its local-file source resolver twice.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_pandas(
+            table.raw, source=source, targets=table.target, name=table.name
+        )
+        mlflow.log_input(dataset, context=context)  # the schema is inferred here, lazily
+    mlflow.set_tags(
+        {
+            "data_version": data_version or table.digest,
+            "feature_set": table.feature_set,
+            "task": table.task,
+        }
+    )

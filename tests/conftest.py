@@ -1,0 +1,50 @@
+"""Fixtures shared by all tests: a private sqlite tracking store per test, data files, paths."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CHURN_CSV = PROJECT_ROOT / "data" / "churn_sample.csv"
+
+
+@pytest.fixture(autouse=True)
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test gets its own absolute ``sqlite:///`` store; nothing leaks between tests."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # `mlflow run --env-manager local` runs `python` from PATH: make it this interpreter.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def churn_csv() -> Path:
+    """A committed 400-row table with string columns, missing values and a yes/no target."""
+    return CHURN_CSV
+
+
+@pytest.fixture
+def raw_rows() -> pd.DataFrame:
+    """Raw rows as a client would send them: a NaN, a None and unseen categories included."""
+    return pd.DataFrame(
+        {
+            "customer_plan": ["basic", "platinum", None],
+            "region": ["north", float("nan"), "mars"],
+            "tenure_months": [3.0, float("nan"), 40.0],
+            "monthly_charges": [80.0, float("nan"), 20.0],
+            "support_tickets": [5, 0, 1],
+        }
+    )
