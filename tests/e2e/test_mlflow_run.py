@@ -1,0 +1,159 @@
+"""train_sklearn through `mlflow run`, the path users take (local and uv env managers)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.projects import run as mlflow_run
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import PROJECT_ROOT
+from tests.e2e.conftest import mlflow_cli, predict_in_fresh_process
+
+pytestmark = pytest.mark.slow
+EXPERIMENT = "tabular-training/train"
+
+
+def _elsewhere(tmp_path: Path) -> Path:
+    path = tmp_path / "elsewhere"
+    path.mkdir()
+    return path
+
+
+def _runs(status: str | None = None):
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    runs = MlflowClient().search_runs([experiment.experiment_id])
+    return [r for r in runs if status is None or r.info.status == status]
+
+
+def test_default_entry_point_run_is_tracked_and_its_model_serves_elsewhere(tmp_path, raw_rows):
+    submitted = mlflow_run(
+        str(PROJECT_ROOT),
+        entry_point="train_sklearn",
+        parameters={"n_estimators": "50"},
+        env_manager="local",
+        experiment_name=EXPERIMENT,
+    )
+    run = MlflowClient().get_run(submitted.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["n_estimators"] == "50"
+    assert run.data.params["data"] == "builtin:breast_cancer"
+    assert run.data.metrics["test_accuracy"] > 0.9
+    tags = run.data.tags
+    assert tags["mlflow.project.entryPoint"] == "train_sklearn"
+    assert tags["mlflow.runName"] == "random_forest_classifier_v1"
+    assert tags["git_dirty"] in ("true", "false")
+    assert len(tags["data_version"]) == 12
+    assert run.inputs.dataset_inputs[0].dataset.name == "breast_cancer"
+
+    model_uri = f"runs:/{run.info.run_id}/model"
+    rows = mlflow.pyfunc.load_model(model_uri).input_example
+    rows.iloc[0, 0] = float("nan")
+    fresh = predict_in_fresh_process(model_uri, rows, _elsewhere(tmp_path))
+    assert fresh["prediction"].isin([0, 1]).all()
+    assert len(fresh) == len(rows)
+
+
+def test_user_csv_with_strings_and_missing_values_through_the_cli(
+    tmp_path, churn_csv, raw_rows, launch_dir
+):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", "local",
+        "--experiment-name", EXPERIMENT,
+        "-P", f"data={churn_csv}", "-P", "target=churn", "-P", "n_estimators=50",
+        cwd=launch_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = _runs("FINISHED")
+    assert run.data.tags["feature_set"].startswith("5cols-")
+    model_uri = f"runs:/{run.info.run_id}/model"
+    fresh = predict_in_fresh_process(model_uri, raw_rows, _elsewhere(tmp_path))
+    in_process = mlflow.pyfunc.load_model(model_uri).predict(raw_rows)
+    assert fresh["prediction"].tolist() == in_process["prediction"].tolist()
+    assert fresh["probability_yes"].round(12).tolist() == (
+        in_process["probability_yes"].round(12).tolist()
+    )
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("max_dept=5", "unknown parameter(s): --max_dept 5"),
+        ("n_estimators=abc", "argument --n-estimators: expected int, got 'abc'"),
+        ("data=/nonexistent/table.csv", "no such file"),
+    ],
+)
+def test_bad_parameters_exit_nonzero_with_the_reason_and_a_failed_run(param, message, launch_dir):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", "local",
+        "--experiment-name", EXPERIMENT, "-P", param, "-P", "target=y",
+        cwd=launch_dir,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "error: " in done.stderr
+    assert message in done.stderr
+    (run,) = _runs()
+    assert run.info.status == "FAILED"
+    assert not MlflowClient().list_artifacts(run.info.run_id)
+
+
+def test_relative_tracking_uri_the_command_cannot_reach_is_named(tmp_path, launch_dir):
+    # Like a git-URL run: the command runs in another directory (a copy of the project), so a
+    # relative sqlite URI opens a different, empty store there.
+    project_copy = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "-q", str(PROJECT_ROOT), str(project_copy)], check=True, timeout=120
+    )
+    done = mlflow_cli(
+        "run", str(project_copy), "-e", "train_sklearn", "--env-manager", "local",
+        cwd=launch_dir, env={"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "The tracking URI 'sqlite:///mlflow.db' is relative" in done.stderr
+    mlflow.set_tracking_uri(f"sqlite:///{launch_dir / 'mlflow.db'}")
+    (run,) = MlflowClient().search_runs(["0"])
+    assert run.info.status == "FAILED"
+
+
+def test_uv_env_manager_builds_python_env_offline_and_matches_local_metrics(tmp_path, launch_dir):
+    """The pinned python_env.yaml builds with uv here and trains to the same metrics."""
+    uv_env = {
+        # uv reads neither pip's config nor its find-links (where this machine keeps the CPU
+        # torch wheel): take them from pip. This machine also sets PYTHONDONTWRITEBYTECODE.
+        **({"UV_FIND_LINKS": links} if (links := _pip_find_links()) else {}),
+        "UV_COMPILE_BYTECODE": "1",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "MLFLOW_ENV_ROOT": str(tmp_path / "envs"),
+    }
+    params = ["-P", "n_estimators=30", "-P", "data=builtin:wine"]
+    for manager in ("local", "uv"):
+        done = mlflow_cli(
+            "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", manager,
+            "--experiment-name", EXPERIMENT, *params,
+            cwd=launch_dir, env=uv_env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    runs = sorted(_runs("FINISHED"), key=lambda r: r.info.start_time)
+    assert [r.data.tags.get("mlflow.project.env") for r in runs] == [None, "uv"]
+    local, uv = (r.data.metrics for r in runs)
+    assert {k: v for k, v in local.items() if k.startswith("test_")} == {
+        k: v for k, v in uv.items() if k.startswith("test_")
+    }
+
+
+def _pip_find_links() -> str:
+    done = subprocess.run(
+        [shutil.which("pip") or "pip", "config", "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith("find-links"):
+            return value.strip().strip("'\"")
+    return ""
