@@ -226,13 +226,26 @@ def load(data: str, *, target: str, task: str = "auto") -> TabularData:
 
 def split(table: TabularData, *, test_size: float, seed: int) -> Split:
     """Hold out ``test_size`` of the rows, stratified by class for classification."""
-    stratify = table.y if table.task == "classification" else None
     try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            table.features, table.y, test_size=test_size, random_state=seed, stratify=stratify
+        return holdout(table.features, table.y, fraction=test_size, seed=seed, stratify=table.task)
+    except UserInputError as exc:
+        raise UserInputError(f"test_size={test_size}: {exc} ('{table.name}')") from exc
+
+
+def holdout(X: pd.DataFrame, y: np.ndarray, *, fraction: float, seed: int, stratify: str) -> Split:
+    """Split off ``fraction`` of the rows (e.g. a validation set for early stopping).
+
+    Args:
+        stratify: The task; classification splits keep the class proportions.
+    """
+    try:
+        X_a, X_b, y_a, y_b = train_test_split(
+            X,
+            y,
+            test_size=fraction,
+            random_state=seed,
+            stratify=y if stratify == "classification" else None,
         )
     except ValueError as exc:
-        raise UserInputError(
-            f"test_size={test_size} cannot split {len(table.y)} rows of '{table.name}': {exc}"
-        ) from exc
-    return Split(X_train, X_test, y_train, y_test)
+        raise UserInputError(f"cannot hold out {fraction} of {len(y)} rows: {exc}") from exc
+    return Split(X_a, X_b, y_a, y_b)

@@ -17,7 +17,7 @@ def evaluate(table: TabularData, split: Split, preprocessor, estimator) -> dict[
     """
     encoded = preprocessor.transform(split.X_test)
     if table.task == "classification":
-        proba = np.asarray(estimator.predict_proba(encoded), dtype="float64")
+        proba = metrics.as_probabilities(estimator.predict_proba(encoded))
         results = metrics.classification_metrics(split.y_test, proba)
         figure = plots.confusion_matrix_figure(split.y_test, proba.argmax(axis=1), table.classes)
         mlflow.log_figure(figure, "plots/confusion_matrix.png")

@@ -23,6 +23,12 @@ def metric_names(task: str) -> tuple[str, ...]:
     return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
 
 
+def as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """float64 rows that sum to exactly one (frameworks return float32 that drift by ~1e-7)."""
+    proba = np.asarray(scores, dtype="float64")
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """Accuracy, macro F1, ROC AUC (one-vs-rest for several classes) and log loss.
 

@@ -23,6 +23,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from common.environment import PROJECT_ROOT, model_requirements
+from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
 
 MODEL_NAME = "model"
@@ -40,7 +41,7 @@ class ModelSpec:
     numeric: list[str]
     categorical: list[str]
     classes: list | None
-    estimator_loader: str  # "package.module:function", called with the estimator file path
+    estimator_loader: str  # "package.module:function", called as f(estimator_path, task)
     estimator_file: str
 
 
@@ -61,7 +62,8 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         self.preprocessor = skops.io.load(
             context.artifacts["preprocessor"], trusted=PREPROCESSOR_TRUSTED_TYPES
         )
-        self.estimator = _import(self.spec.estimator_loader)(context.artifacts["estimator"])
+        loader = _import(self.spec.estimator_loader)
+        self.estimator = loader(context.artifacts["estimator"], self.spec.task)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         spec = self.spec
@@ -79,7 +81,7 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         if spec.task == "regression":
             prediction = np.asarray(self.estimator.predict(encoded), dtype="float64").ravel()
             return pd.DataFrame({"prediction": prediction}, index=model_input.index)
-        proba = np.asarray(self.estimator.predict_proba(encoded), dtype="float64")
+        proba = as_probabilities(self.estimator.predict_proba(encoded))
         labels = np.asarray(spec.classes, dtype=object)[proba.argmax(axis=1)]
         out = {"prediction": pd.Series(labels, index=model_input.index).infer_objects()}
         for i, label in enumerate(spec.classes):

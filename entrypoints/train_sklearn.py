@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
-from common import cli, data, evaluation, pyfunc, seeding, tracking
+from common import cli, evaluation, tracking, training
 from common.preprocessing import build_preprocessor, split_columns
 
 ENTRY_POINT = "train_sklearn"
@@ -95,7 +95,7 @@ def save_estimator(estimator, path: Path) -> None:
     skops.io.dump(estimator, path)
 
 
-def load_estimator(path: str):
+def load_estimator(path: str, task: str):
     """Loader named in the model's config; trusts only ESTIMATOR_TRUSTED_TYPES beyond defaults."""
     import skops.io
 
@@ -107,15 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    params = {k: v for k, v in vars(args).items() if k != "run_name"}
-    with tracking.tracked_run(
-        entry_point=ENTRY_POINT, stage="train", params=params, run_name=args.run_name
-    ):
-        seeding.seed_everything(args.seed)
-        table = data.load(args.data, target=args.target, task=args.task)
-        tracking.log_dataset(table, data_version=args.data_version)
-        tracking.name_run(model_type(table.task))
-        split = data.split(table, test_size=args.test_size, seed=args.seed)
+    with training.trainer_run(ENTRY_POINT, args):
+        table, split = training.load_data(args, model_type)
         with tracking.autologging("sklearn", args.autolog):
             pipeline = train(
                 split.X_train,
@@ -128,24 +121,16 @@ def _run(args) -> int:
                 max_features=args.max_features,
             )
         preprocessor, forest = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
-        results = evaluation.evaluate(table, split, preprocessor, forest)
         evaluation.log_feature_importance(preprocessor, forest.feature_importances_)
-        spec = pyfunc.ModelSpec(
-            task=table.task,
-            numeric=table.numeric,
-            categorical=table.categorical,
-            classes=table.classes,
-            estimator_loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
-            estimator_file=ESTIMATOR_FILE,
-        )
-        pyfunc.log_model(
-            spec=spec,
+        training.log_trained_model(
+            table,
+            split,
             preprocessor=preprocessor,
             estimator=forest,
+            loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
+            estimator_file=ESTIMATOR_FILE,
             save_estimator=save_estimator,
-            example=table.raw_rows(split.X_test.index[:5]),
         )
-        print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return 0
 
 
