@@ -75,6 +75,17 @@ def optional_positive_int(text: str) -> int | None:
     return None if text == "None" else positive_int(text)
 
 
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated integers >= 1, e.g. ``128,64``."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        return tuple(positive_int(p) for p in parts)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers >= 1 (e.g. 128,64), got {text!r}"
+        ) from None
+
+
 def float_in(
     low: float, high: float, *, low_open: bool = True, high_open: bool = True
 ) -> Callable[[str], float]:
@@ -131,10 +142,17 @@ def build_parser(doc: str, *, default_data: str) -> StrictParser:
     )
     run = parser.add_argument_group("tracking")
     run.add_argument("--run-name", default="", help="default: <model_type>_v<N>")
-    run.add_argument(
-        "--autolog", type=boolean, default=True, help="MLflow framework autologging (default: true)"
-    )
     return parser
+
+
+def add_autolog_flag(parser: argparse.ArgumentParser) -> None:
+    """``--autolog true|false`` for trainers whose framework MLflow can autolog."""
+    parser.add_argument(
+        "--autolog",
+        type=boolean,
+        default=True,
+        help="MLflow's framework autologging of params and training metrics (default: true)",
+    )
 
 
 def run_main(body: Callable[[], int]) -> int:

@@ -7,10 +7,8 @@ batched writes (see ``benchmarks/step_logging.py``).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping
-from typing import TextIO
 
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
@@ -30,7 +28,7 @@ class StepMetricsLogger:
         total_steps: Planned number of steps, for the progress lines.
         label: What a step is called in progress lines ("epoch", "round").
         flush_every_s: Send buffered metrics at least this often.
-        stream: Where progress goes; None silences it.
+        quiet: Print no progress lines.
     """
 
     def __init__(
@@ -40,10 +38,10 @@ class StepMetricsLogger:
         total_steps: int,
         label: str = "step",
         flush_every_s: float = 10.0,
-        stream: TextIO | None = sys.stdout,
+        quiet: bool = False,
     ):
         self.run_id, self.total_steps, self.label = run_id, total_steps, label
-        self.flush_every_s, self.stream = flush_every_s, stream
+        self.flush_every_s, self.quiet = flush_every_s, quiet
         self._client = MlflowClient()
         self._buffer: list[Metric] = []
         self._last_flush = time.monotonic()
@@ -58,13 +56,9 @@ class StepMetricsLogger:
             or time.monotonic() - self._last_flush > self.flush_every_s
         ):
             self.flush()
-        if self.stream is not None and (
-            (step + 1) % self._print_every == 0 or step + 1 == self.total_steps
-        ):
+        if not self.quiet and ((step + 1) % self._print_every == 0 or step + 1 == self.total_steps):
             shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            print(
-                f"{self.label} {step + 1}/{self.total_steps} {shown}", file=self.stream, flush=True
-            )
+            print(f"{self.label} {step + 1}/{self.total_steps} {shown}", flush=True)
 
     def flush(self) -> None:
         """Send everything buffered so far."""

@@ -25,6 +25,7 @@ ESTIMATOR_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 def build_parser() -> cli.StrictParser:
     parser = cli.build_parser(__doc__, default_data="builtin:breast_cancer")
+    cli.add_autolog_flag(parser)
     forest = parser.add_argument_group("random forest")
     forest.add_argument(
         "--n-estimators", type=cli.positive_int, default=200, help="default: %(default)s"

@@ -25,6 +25,7 @@ EVAL_NAMES = ("train", "validation")
 
 def build_parser() -> cli.StrictParser:
     parser = cli.build_parser(__doc__, default_data="builtin:diabetes")
+    cli.add_autolog_flag(parser)
     boost = parser.add_argument_group("boosting")
     boost.add_argument(
         "--n-estimators",
@@ -186,7 +187,9 @@ def _run(args) -> int:
                 split.X_train, split.y_train, task=table.task, seed=args.seed, on_round=steps,
                 **hyperparameters,
             )  # fmt: skip
-        mlflow.log_metric("best_iteration", model.best_iteration)
+        rounds = len(next(iter(model.evals_result()["validation_1"].values())))
+        mlflow.log_metrics({"best_iteration": model.best_iteration, "rounds_run": rounds})
+        print(f"stopped after {rounds} rounds; best round {model.best_iteration + 1}")
         evaluation.log_feature_importance(
             preprocessor, model.feature_importances_, title="XGBoost feature importance (gain)"
         )

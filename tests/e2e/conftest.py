@@ -46,7 +46,7 @@ def predict_in_fresh_process(model_uri: str, rows: pd.DataFrame, cwd: Path) -> p
         import sys, mlflow, pandas as pd
         rows = pd.read_json(sys.stdin, orient="split")
         model = mlflow.pyfunc.load_model(sys.argv[1])
-        sys.stdout.write(model.predict(rows).to_json(orient="split"))
+        sys.stdout.write(model.predict(rows).to_json(orient="split", double_precision=15))
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -1,0 +1,55 @@
+"""train_xgboost specifics: per-round step metrics, early stopping, JSON model file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from common import data
+from entrypoints import train_xgboost
+from tests.entrypoints.conftest import only_run
+
+
+def test_rounds_are_logged_as_step_metrics_and_early_stopping_is_recorded(capsys):
+    assert train_xgboost.main(["--n-estimators", "400", "--learning-rate", "0.05"]) == 0
+    run = only_run()
+    client = MlflowClient()
+    train_curve = client.get_metric_history(run.info.run_id, "train_rmse")
+    valid_curve = client.get_metric_history(run.info.run_id, "validation_rmse")
+    rounds = len(valid_curve)
+    assert rounds == len(train_curve)
+    assert sorted(m.step for m in valid_curve) == list(range(rounds))
+    best = int(run.data.metrics["best_iteration"])
+    assert rounds == best + 1 + 30  # stopped early_stopping_rounds after the best round
+    assert rounds == run.data.metrics["rounds_run"] < 400
+    assert train_curve[-1].value < train_curve[0].value
+    out = capsys.readouterr().out
+    assert "round 40/400 train_rmse=" in out  # progress every 10% of the planned rounds
+    assert f"stopped after {rounds} rounds; best round {best + 1}" in out
+
+
+def test_autolog_logs_booster_params_and_model_is_xgboost_json():
+    assert train_xgboost.main(["--n-estimators", "50", "--data", "builtin:iris"]) == 0
+    run = only_run()
+    assert run.data.params["max_depth"] == "6"
+    assert run.data.params.get("objective") == "multi:softprob"  # from autologging
+    model_dir = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model")
+    saved = json.loads(Path(model_dir, "artifacts", "estimator.json").read_text())
+    assert saved["learner"]["objective"]["name"] == "multi:softprob"
+
+
+def test_reloaded_estimator_predicts_like_the_trained_one(tmp_path):
+    table = data.load("builtin:breast_cancer", target="")
+    split = data.split(table, test_size=0.2, seed=0)
+    preprocessor, model = train_xgboost.train(
+        split.X_train, split.y_train, task="classification", seed=0, n_estimators=80
+    )
+    encoded = preprocessor.transform(split.X_test)
+    saved = tmp_path / "estimator.json"
+    train_xgboost.save_estimator(model, saved)
+    reloaded = train_xgboost.load_estimator(str(saved), "classification")
+    np.testing.assert_array_equal(reloaded.predict_proba(encoded), model.predict_proba(encoded))

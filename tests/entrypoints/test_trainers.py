@@ -1,0 +1,96 @@
+"""What every trainer promises, checked for each through main([...]) in process."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from common.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from tests.entrypoints.conftest import all_runs, logged_models, only_run
+
+
+def test_classification_run_logs_the_standard_record_and_a_servable_model(trainer):
+    module, fast = trainer
+    assert module.main([*fast, "--data", "builtin:breast_cancer"]) == 0
+    run = only_run()
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    assert set(CLASSIFICATION_METRICS) <= set(metrics)
+    assert metrics["test_accuracy"] > 0.9
+    assert metrics["test_roc_auc"] > 0.95
+    tags = run.data.tags
+    assert tags["entry_point"] == module.ENTRY_POINT
+    assert tags["model_type"] == module.model_type("classification")
+    assert tags["mlflow.runName"] == f"{module.model_type('classification')}_v1"
+    assert tags["task"] == "classification"
+    assert len(tags["data_version"]) == 12
+    assert tags["feature_set"].startswith("30cols-")
+    assert len(tags["mlflow.source.git.commit"]) == 40
+    assert run.data.params["seed"] == "42"
+    assert run.inputs.dataset_inputs[0].dataset.name == "breast_cancer"
+    plots = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/confusion_matrix.png" in plots
+
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    signature = model.metadata.signature
+    assert signature.inputs is not None
+    assert signature.outputs.input_names() == ["prediction", "probability_0", "probability_1"]
+    out = model.predict(model.input_example)
+    assert out["prediction"].isin([0, 1]).all()
+
+
+def test_regression_run_logs_regression_metrics(trainer):
+    module, fast = trainer
+    assert module.main([*fast, "--data", "builtin:diabetes"]) == 0
+    run = only_run()
+    assert set(REGRESSION_METRICS) <= set(run.data.metrics)
+    assert run.data.tags["model_type"] == module.model_type("regression")
+    assert 0.2 < run.data.metrics["test_r2"] < 1
+    assert run.data.metrics["test_rmse"] > run.data.metrics["test_mae"] > 0
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert model.predict(model.input_example)["prediction"].between(0, 400).all()
+
+
+def test_user_csv_model_serves_raw_rows_with_missing_values_and_unseen_categories(
+    trainer, churn_csv, raw_rows
+):
+    module, fast = trainer
+    assert module.main([*fast, "--data", str(churn_csv), "--target", "churn"]) == 0
+    run = only_run()
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    out = model.predict(raw_rows)
+    assert out["prediction"].isin(["yes", "no"]).all()
+    assert (out["probability_no"] + out["probability_yes"]).round(9).eq(1).all()
+    training_rows = pd.read_csv(churn_csv).drop(columns="churn").head(20)
+    assert len(model.predict(training_rows)) == 20
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(trainer):
+    module, fast = trainer
+    for seed in ("3", "3", "4"):
+        assert module.main([*fast, "--seed", seed]) == 0
+    first, again, other = (
+        {k: v for k, v in r.data.metrics.items() if k.startswith("test_")} for r in all_runs()
+    )
+    assert first == again
+    assert first != other
+
+
+def test_missing_target_column_fails_the_run_with_the_reason_and_no_model(trainer, capsys):
+    module, fast = trainer
+    assert module.main([*fast, "--target", "nope"]) == 2
+    assert "target column 'nope' not found" in capsys.readouterr().err
+    run = only_run()
+    assert run.info.status == "FAILED"
+    assert "target column 'nope' not found" in run.data.tags["failure_reason"]
+    assert not logged_models()
+
+
+def test_misspelt_parameter_fails_before_a_run_naming_the_valid_ones(trainer, capsys):
+    module, fast = trainer
+    assert module.main([*fast, "--sed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter(s): --sed 1" in err
+    assert "seed" in err
+    assert not all_runs()
