@@ -44,13 +44,16 @@ class StepMetricsLogger:
         self.flush_every_s, self.quiet = flush_every_s, quiet
         self._client = MlflowClient()
         self._buffer: list[Metric] = []
+        self.history: dict[str, list[tuple[int, float]]] = {}  # name -> [(step, value)]
         self._last_flush = time.monotonic()
         self._print_every = max(1, total_steps // 10)
 
     def __call__(self, step: int, metrics: Mapping[str, float]) -> None:
         """Record the metrics of ``step`` (0-based)."""
         timestamp = int(time.time() * 1000)
-        self._buffer.extend(Metric(k, float(v), timestamp, step) for k, v in metrics.items())
+        for name, value in metrics.items():
+            self.history.setdefault(name, []).append((step, float(value)))
+            self._buffer.append(Metric(name, float(value), timestamp, step))
         if (
             len(self._buffer) >= MAX_BATCH
             or time.monotonic() - self._last_flush > self.flush_every_s

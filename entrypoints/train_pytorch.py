@@ -300,7 +300,7 @@ def _run(args) -> int:
             {"best_epoch": estimator.best_epoch + 1, "epochs_run": estimator.epochs_run}
         )
         print(f"stopped after {estimator.epochs_run} epochs; best epoch {estimator.best_epoch + 1}")
-        _log_learning_curve(run.info.run_id)
+        _log_learning_curve(steps.history)
         training.log_trained_model(
             table,
             split,
@@ -314,16 +314,15 @@ def _run(args) -> int:
     return 0
 
 
-def _log_learning_curve(run_id: str) -> None:
-    """Plot the logged per-epoch losses (read back from the run, the single source of truth)."""
+def _log_learning_curve(history: Mapping[str, list[tuple[int, float]]]) -> None:
+    """Plot per-epoch train and validation loss."""
     from matplotlib.figure import Figure
 
-    client = mlflow.tracking.MlflowClient()
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for name in ("train_loss", "validation_loss"):
-        history = sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
-        ax.plot([m.step + 1 for m in history], [m.value for m in history], label=name)
+        points = history.get(name, [])
+        ax.plot([step + 1 for step, _ in points], [value for _, value in points], label=name)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
