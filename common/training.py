@@ -8,6 +8,7 @@ estimator's save/load differ between frameworks.
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,18 @@ def trainer_run(entry_point: str, args: argparse.Namespace) -> Iterator[mlflow.A
         entry_point=entry_point, stage="train", params=params, run_name=args.run_name
     ) as run:
         yield run
+
+
+def hyperparameters(
+    train: Callable, args: argparse.Namespace, *, exclude: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The parsed flags that are keyword arguments of ``train``, minus ``exclude``.
+
+    ``task`` (resolved from the data) and ``seed`` are always passed explicitly instead.
+    """
+    accepted = inspect.signature(train).parameters
+    skip = {"task", "seed", *exclude}
+    return {k: v for k, v in vars(args).items() if k in accepted and k not in skip}
 
 
 def load_data(

@@ -282,17 +282,10 @@ def _run(args) -> int:
         device = resolve_device(args.device)
         mlflow.set_tag("device", torch.cuda.get_device_name() if device == "cuda" else "cpu")
         table, split = training.load_data(args, model_type)
-        hyperparameters = {
-            k: getattr(args, k)
-            for k in (
-                "hidden_sizes", "dropout", "learning_rate", "weight_decay", "epochs",
-                "batch_size", "patience", "validation_fraction",
-            )
-        }  # fmt: skip
         with StepMetricsLogger(run.info.run_id, total_steps=args.epochs, label="epoch") as steps:
             preprocessor, estimator = train(
                 split.X_train, split.y_train, task=table.task, seed=args.seed, device=device,
-                on_epoch=steps, **hyperparameters,
+                on_epoch=steps, **training.hyperparameters(train, args, exclude=("device",)),
             )  # fmt: skip
         estimator.module.cpu()
         estimator.device = "cpu"

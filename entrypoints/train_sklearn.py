@@ -116,10 +116,7 @@ def _run(args) -> int:
                 split.y_train,
                 task=table.task,
                 seed=args.seed,
-                n_estimators=args.n_estimators,
-                max_depth=args.max_depth,
-                min_samples_leaf=args.min_samples_leaf,
-                max_features=args.max_features,
+                **training.hyperparameters(train, args),
             )
         preprocessor, forest = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
         evaluation.log_feature_importance(preprocessor, forest.feature_importances_)

@@ -174,18 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args) -> int:
     with training.trainer_run(ENTRY_POINT, args) as run:
         table, split = training.load_data(args, model_type)
-        hyperparameters = {
-            k: getattr(args, k)
-            for k in (
-                "n_estimators", "max_depth", "learning_rate", "subsample", "colsample_bytree",
-                "min_child_weight", "reg_lambda", "early_stopping_rounds", "validation_fraction",
-            )
-        }  # fmt: skip
         steps = StepMetricsLogger(run.info.run_id, total_steps=args.n_estimators, label="round")
         with tracking.autologging("xgboost", args.autolog), steps:
             preprocessor, model = train(
                 split.X_train, split.y_train, task=table.task, seed=args.seed, on_round=steps,
-                **hyperparameters,
+                **training.hyperparameters(train, args),
             )  # fmt: skip
         rounds = len(next(iter(model.evals_result()["validation_1"].values())))
         mlflow.log_metrics({"best_iteration": model.best_iteration, "rounds_run": rounds})
