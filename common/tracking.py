@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from urllib.parse import urlparse
 import mlflow
 import yaml
 from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -178,6 +180,56 @@ def tracked_run(
         raise
     else:
         mlflow.end_run("FINISHED")
+
+
+def record_child_run(
+    client: MlflowClient,
+    *,
+    experiment_id: str,
+    parent_run_id: str,
+    run_name: str,
+    start_ms: int,
+    params: Mapping[str, object],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    status: str,
+) -> str:
+    """Record a finished nested run in three store calls; returns its run id.
+
+    Used for tuning trials: nothing attaches to ``MLFLOW_RUN_ID`` or an active run, so it works
+    the same in Spark workers (where that variable leaks in, MLflow issue #15713). Calls retry
+    on sqlite's "database is locked" when trials in parallel share one store.
+    """
+    run = _retry_locked(
+        lambda: client.create_run(
+            experiment_id,
+            start_time=start_ms,
+            tags={"mlflow.parentRunId": parent_run_id, **tags},
+            run_name=run_name,
+        )
+    )
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    _retry_locked(
+        lambda: client.log_batch(
+            run_id,
+            params=[Param(k, "None" if v is None else str(v)) for k, v in params.items()],
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        )
+    )
+    _retry_locked(lambda: client.set_terminated(run_id, status=status, end_time=now))
+    return run_id
+
+
+def _retry_locked(call, attempts: int = 8):
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:  # MlflowException or SQLAlchemy's OperationalError
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def log_params(params: Mapping[str, object]) -> None:

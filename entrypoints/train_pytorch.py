@@ -273,6 +273,24 @@ def load_estimator(path: str, task: str) -> TorchEstimator:
     return TorchEstimator(module, architecture)
 
 
+def log_model(
+    table: data.TabularData, split: data.Split, preprocessor, estimator: TorchEstimator
+) -> dict[str, float]:
+    """Evaluate and log the trained MLP as the run's model (used by ``tune`` too)."""
+    estimator.module.cpu()
+    estimator.device = "cpu"
+    return training.log_trained_model(
+        table,
+        split,
+        preprocessor=preprocessor,
+        estimator=estimator,
+        loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
+        estimator_file=ESTIMATOR_FILE,
+        save_estimator=save_estimator,
+        extra_requirements=("torch",),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
 
@@ -287,23 +305,12 @@ def _run(args) -> int:
                 split.X_train, split.y_train, task=table.task, seed=args.seed, device=device,
                 on_epoch=steps, **training.hyperparameters(train, args, exclude=("device",)),
             )  # fmt: skip
-        estimator.module.cpu()
-        estimator.device = "cpu"
         mlflow.log_metrics(
             {"best_epoch": estimator.best_epoch + 1, "epochs_run": estimator.epochs_run}
         )
         print(f"stopped after {estimator.epochs_run} epochs; best epoch {estimator.best_epoch + 1}")
         _log_learning_curve(steps.history)
-        training.log_trained_model(
-            table,
-            split,
-            preprocessor=preprocessor,
-            estimator=estimator,
-            loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
-            estimator_file=ESTIMATOR_FILE,
-            save_estimator=save_estimator,
-            extra_requirements=("torch",),
-        )
+        log_model(table, split, preprocessor, estimator)
     return 0
 
 

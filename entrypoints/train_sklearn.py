@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
-from common import cli, evaluation, tracking, training
+from common import cli, data, evaluation, tracking, training
 from common.preprocessing import build_preprocessor, split_columns
 
 ENTRY_POINT = "train_sklearn"
@@ -75,8 +75,13 @@ def train(
     max_depth: int | None = None,
     min_samples_leaf: int = 1,
     max_features: float = 0.5,
-) -> Pipeline:
-    """Fit preprocessor + random forest; returns ``Pipeline([preprocess, model])``."""
+    n_jobs: int = -1,
+):
+    """Fit preprocessor + random forest as one Pipeline (one autologged fit).
+
+    Returns:
+        (preprocessor, forest)
+    """
     forest_cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
     forest = forest_cls(
         n_estimators=n_estimators,
@@ -84,10 +89,11 @@ def train(
         min_samples_leaf=min_samples_leaf,
         max_features=max_features,
         random_state=seed,
-        n_jobs=-1,
+        n_jobs=n_jobs,
     )
     pipeline = Pipeline([("preprocess", build_preprocessor(*split_columns(X))), ("model", forest)])
-    return pipeline.fit(X, y)
+    pipeline.fit(X, y)
+    return pipeline.named_steps["preprocess"], forest
 
 
 def save_estimator(estimator, path: Path) -> None:
@@ -107,28 +113,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
 
 
+def log_model(table: data.TabularData, split: data.Split, preprocessor, forest) -> dict[str, float]:
+    """Evaluate and log the fitted forest as the run's model (used by ``tune`` too)."""
+    evaluation.log_feature_importance(preprocessor, forest.feature_importances_)
+    return training.log_trained_model(
+        table,
+        split,
+        preprocessor=preprocessor,
+        estimator=forest,
+        loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
+        estimator_file=ESTIMATOR_FILE,
+        save_estimator=save_estimator,
+    )
+
+
 def _run(args) -> int:
     with training.trainer_run(ENTRY_POINT, args):
         table, split = training.load_data(args, model_type)
         with tracking.autologging("sklearn", args.autolog):
-            pipeline = train(
+            preprocessor, forest = train(
                 split.X_train,
                 split.y_train,
                 task=table.task,
                 seed=args.seed,
                 **training.hyperparameters(train, args),
             )
-        preprocessor, forest = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
-        evaluation.log_feature_importance(preprocessor, forest.feature_importances_)
-        training.log_trained_model(
-            table,
-            split,
-            preprocessor=preprocessor,
-            estimator=forest,
-            loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
-            estimator_file=ESTIMATOR_FILE,
-            save_estimator=save_estimator,
-        )
+        log_model(table, split, preprocessor, forest)
     return 0
 
 

@@ -127,6 +127,7 @@ def train(
     reg_lambda: float = 1.0,
     early_stopping_rounds: int = 30,
     validation_fraction: float = 0.15,
+    n_jobs: int | None = None,
     on_round: Callable[[int, Mapping[str, float]], None] | None = None,
 ):
     """Fit the preprocessor, then boost with early stopping on a validation split of ``X``.
@@ -148,6 +149,7 @@ def train(
         early_stopping_rounds=early_stopping_rounds,
         tree_method="hist",
         random_state=seed,
+        n_jobs=n_jobs,
         callbacks=[_RoundReporter(on_round)] if on_round else None,
     )
     train_encoded = preprocessor.transform(part.X_train)
@@ -167,6 +169,23 @@ def load_estimator(path: str, task: str):
     return model
 
 
+def log_model(table: data.TabularData, split: data.Split, preprocessor, model) -> dict[str, float]:
+    """Evaluate and log the fitted booster as the run's model (used by ``tune`` too)."""
+    evaluation.log_feature_importance(
+        preprocessor, model.feature_importances_, title="XGBoost feature importance (gain)"
+    )
+    return training.log_trained_model(
+        table,
+        split,
+        preprocessor=preprocessor,
+        estimator=model,
+        loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
+        estimator_file=ESTIMATOR_FILE,
+        save_estimator=save_estimator,
+        extra_requirements=("xgboost-cpu",),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
 
@@ -183,19 +202,7 @@ def _run(args) -> int:
         rounds = len(next(iter(model.evals_result()["validation_1"].values())))
         mlflow.log_metrics({"best_iteration": model.best_iteration, "rounds_run": rounds})
         print(f"stopped after {rounds} rounds; best round {model.best_iteration + 1}")
-        evaluation.log_feature_importance(
-            preprocessor, model.feature_importances_, title="XGBoost feature importance (gain)"
-        )
-        training.log_trained_model(
-            table,
-            split,
-            preprocessor=preprocessor,
-            estimator=model,
-            loader=f"entrypoints.{ENTRY_POINT}:load_estimator",
-            estimator_file=ESTIMATOR_FILE,
-            save_estimator=save_estimator,
-            extra_requirements=("xgboost-cpu",),
-        )
+        log_model(table, split, preprocessor, model)
     return 0
 
 

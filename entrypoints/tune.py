@@ -1,0 +1,307 @@
+"""Search a trainer's hyperparameters with hyperopt, one nested run per trial, then log the best.
+
+    mlflow run . -e tune --env-manager local -P trainer=xgboost -P max_evals=20
+    python -m entrypoints.tune --trainer xgboost --max-evals 20 --parallelism 2
+
+Trials train on part of the training split and are scored on the rest (the validation split),
+so the test split stays unseen until the tuned model is retrained on the whole training split
+and evaluated on it. ``parallelism > 1`` runs trials concurrently with hyperopt's SparkTrials
+(local Spark here, the cluster on Databricks); 1 runs them in this process without Spark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, space_eval, tpe
+from hyperopt.exceptions import AllTrialsFailed
+from mlflow.entities import RunTag
+from mlflow.tracking import MlflowClient
+
+from common import cli, data, metrics, seeding, tracking
+from common.environment import PROJECT_ROOT
+from common.errors import UserInputError
+
+ENTRY_POINT = "tune"
+TRAINERS = {"sklearn": "train_sklearn", "xgboost": "train_xgboost", "pytorch": "train_pytorch"}
+DEFAULT_METRIC = {"classification": "test_roc_auc", "regression": "test_rmse"}
+
+
+def build_parser() -> cli.StrictParser:
+    parser = cli.build_parser(__doc__, default_data="builtin:breast_cancer")
+    search = parser.add_argument_group("search")
+    search.add_argument(
+        "--trainer", choices=sorted(TRAINERS), default="xgboost", help="default: %(default)s"
+    )
+    search.add_argument(
+        "--max-evals", type=cli.positive_int, default=20, help="trials (default: %(default)s)"
+    )
+    search.add_argument(
+        "--metric",
+        choices=["auto", *metrics.GREATER_IS_BETTER],
+        default="auto",
+        help="what to optimise, scored on the validation split; auto: test_roc_auc or test_rmse",
+    )
+    search.add_argument(
+        "--parallelism",
+        type=cli.positive_int,
+        default=1,
+        help="concurrent trials; > 1 uses Spark (default: 1)",
+    )
+    search.add_argument(
+        "--validation-fraction",
+        type=cli.float_in(0.0, 1.0),
+        default=0.25,
+        help="of the training split, for scoring trials (default: %(default)s)",
+    )
+    return parser  # fmt: skip
+
+
+def resolve_metric(metric: str, task: str) -> str:
+    """The metric to optimise; refuses one that does not belong to the data's task."""
+    if metric == "auto":
+        return DEFAULT_METRIC[task]
+    if metric not in metrics.metric_names(task):
+        raise UserInputError(
+            f"metric '{metric}' does not apply to {task} data; choose one of "
+            + ", ".join(metrics.metric_names(task))
+        )
+    return metric
+
+
+@dataclass
+class Objective:
+    """One trial: train on the fit part, score on validation, record a nested run.
+
+    Picklable, so SparkTrials can ship it to workers; it talks to the tracking store only
+    through an explicit client, parent run id and experiment id.
+    """
+
+    trainer: str
+    task: str
+    seed: int
+    metric: str
+    fit: data.Split  # X_train/y_train: trial training rows; X_test/y_test: validation rows
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    threads: int
+
+    def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
+        module = importlib.import_module(f"entrypoints.{TRAINERS[self.trainer]}")
+        client = MlflowClient(self.tracking_uri)
+        start_ms = int(time.time() * 1000)
+        try:
+            scores = self._train_and_score(module, params)
+        except Exception as exc:  # a failed trial is recorded and the search goes on
+            reason = f"{type(exc).__name__}: {exc}"[:5000]
+            run_id = self._record(
+                client, start_ms, params, {}, {"failure_reason": reason}, "FAILED"
+            )
+            return {"status": STATUS_FAIL, "run_id": run_id, "failure_reason": reason}
+        run_id = self._record(client, start_ms, params, scores, {}, "FINISHED")
+        value = scores[self.metric.replace("test_", "validation_")]
+        loss = -value if metrics.GREATER_IS_BETTER[self.metric] else value
+        return {"status": STATUS_OK, "loss": loss, "run_id": run_id}
+
+    def _train_and_score(self, module, params: dict[str, Any]) -> dict[str, float]:
+        import torch
+
+        torch.set_num_threads(self.threads)
+        extra = {"n_jobs": self.threads} if self.trainer != "pytorch" else {}
+        preprocessor, estimator = module.train(
+            self.fit.X_train, self.fit.y_train, task=self.task, seed=self.seed, **params, **extra
+        )
+        encoded = preprocessor.transform(self.fit.X_test)
+        if self.task == "classification":
+            proba = metrics.as_probabilities(estimator.predict_proba(encoded))
+            scores = metrics.classification_metrics(self.fit.y_test, proba)
+        else:
+            scores = metrics.regression_metrics(self.fit.y_test, estimator.predict(encoded))
+        return {k.replace("test_", "validation_"): v for k, v in scores.items()}
+
+    def _record(self, client, start_ms, params, scores, tags, status) -> str:
+        return tracking.record_child_run(
+            client,
+            experiment_id=self.experiment_id,
+            parent_run_id=self.parent_run_id,
+            run_name="trial",  # numbered once hyperopt's trial ids are known
+            start_ms=start_ms,
+            params=params,
+            metrics=scores,
+            tags={"entry_point": "tune_trial", **tags},
+            status=status,
+        )
+
+
+def spark_trials(parallelism: int):
+    """SparkTrials on the active (or a local) Spark session, checked to have enough slots."""
+    try:
+        from hyperopt import SparkTrials
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise UserInputError(
+            f"parallelism={parallelism} runs trials on Spark, but pyspark is not installed here "
+            "(Databricks runtimes have it; locally: pip install pyspark==4.3.0)"
+        ) from exc
+    # Spark's Python workers run `python3` from PATH unless told otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = SparkSession.getActiveSession() or (
+        SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+        .appName("tune")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    slots = spark.sparkContext.defaultParallelism
+    if parallelism > slots:
+        raise UserInputError(
+            f"parallelism={parallelism} but Spark offers {slots} task slot(s) here; "
+            f"use parallelism <= {slots}"
+        )
+    spark.sparkContext.addPyFile(_code_zip())  # workers on other hosts need this project's code
+    return SparkTrials(parallelism=parallelism, spark_session=spark)
+
+
+def _code_zip() -> str:
+    path = Path(tempfile.mkdtemp(prefix="tune-code-")) / "project_code.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for package in ("common", "entrypoints"):
+            for file in (PROJECT_ROOT / package).glob("*.py"):
+                archive.write(file, f"{package}/{file.name}")
+    return str(path)
+
+
+def search(objective: Objective, space: dict, *, max_evals: int, parallelism: int, seed: int):
+    """Run the hyperopt search; returns (trials, best params as values)."""
+    trials = spark_trials(parallelism) if parallelism > 1 else Trials()
+    with contextlib.suppress(AllTrialsFailed):  # reported below with the trials' reasons
+        fmin(
+            objective,
+            space,
+            algo=tpe.suggest,
+            max_evals=max_evals,
+            trials=trials,
+            rstate=np.random.default_rng(seed),
+            show_progressbar=False,
+        )
+    _number_trials(trials)
+    ok = [t for t in trials.trials if t["result"].get("status") == STATUS_OK]
+    if not ok:
+        reasons = {t["result"].get("failure_reason") for t in trials.trials} - {None}
+        raise UserInputError(
+            f"all {len(trials.trials)} trials failed: {'; '.join(sorted(reasons))}"
+        )
+    best = min(ok, key=lambda t: t["result"]["loss"])
+    values = {k: v[0] for k, v in best["misc"]["vals"].items() if v}
+    return trials, best, space_eval(space, values)
+
+
+def _number_trials(trials) -> None:
+    """Tag each trial's run with hyperopt's trial id, known only once the search has run."""
+    client = MlflowClient()
+    for trial in trials.trials:
+        if run_id := trial["result"].get("run_id"):
+            tid = str(trial["tid"])
+            tags = [RunTag("trial", tid), RunTag("mlflow.runName", f"trial_{tid}")]
+            client.log_batch(run_id, tags=tags)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args) -> int:
+    params = {k: v for k, v in vars(args).items() if k != "run_name"}
+    with tracking.tracked_run(
+        entry_point=ENTRY_POINT, stage="tune", params=params, run_name=args.run_name
+    ) as run:
+        module = importlib.import_module(f"entrypoints.{TRAINERS[args.trainer]}")
+        seeding.seed_everything(args.seed)
+        table = data.load(args.data, target=args.target, task=args.task)
+        metric = resolve_metric(args.metric, table.task)
+        tracking.log_dataset(table, data_version=args.data_version)
+        tracking.name_run(module.model_type(table.task))
+        split = data.split(table, test_size=args.test_size, seed=args.seed)
+        fit = data.holdout(
+            split.X_train, split.y_train, fraction=args.validation_fraction, seed=args.seed,
+            stratify=table.task,
+        )  # fmt: skip
+        threads = max(1, (os.cpu_count() or 1) // args.parallelism)  # cores shared by trials
+        objective = Objective(
+            trainer=args.trainer, task=table.task, seed=args.seed, metric=metric, fit=fit,
+            tracking_uri=mlflow.get_tracking_uri(), experiment_id=run.info.experiment_id,
+            parent_run_id=run.info.run_id, threads=threads,
+        )  # fmt: skip
+        trials, best, best_params = search(
+            objective, module.search_space(), max_evals=args.max_evals,
+            parallelism=args.parallelism, seed=args.seed,
+        )  # fmt: skip
+        _log_search(trials, best, best_params, metric)
+        seeding.seed_everything(args.seed)
+        preprocessor, estimator = module.train(
+            split.X_train, split.y_train, task=table.task, seed=args.seed, **best_params
+        )
+        module.log_model(table, split, preprocessor, estimator)
+    return 0
+
+
+def _log_search(trials, best, best_params: dict[str, Any], metric: str) -> None:
+    """Log the best trial's params, score and run id, and the search's history, on the parent."""
+    rows = [
+        {
+            "trial": trial["tid"],
+            "status": trial["result"].get("status"),
+            "loss": trial["result"].get("loss"),
+            "run_id": trial["result"].get("run_id"),
+        }
+        for trial in trials.trials
+    ]
+    score_name = metric.replace("test_", "validation_")
+    sign = -1 if metrics.GREATER_IS_BETTER[metric] else 1
+    mlflow.log_params({f"best_{k}": v for k, v in best_params.items()})
+    mlflow.log_metrics(
+        {
+            f"best_{score_name}": sign * best["result"]["loss"],
+            "trials_failed": sum(r["status"] != STATUS_OK for r in rows),
+        }
+    )
+    mlflow.set_tags({"best_run_id": best["result"]["run_id"], "best_trial": str(best["tid"])})
+    table = (
+        pd.DataFrame(rows).assign(**{score_name: lambda t: sign * t["loss"]}).drop(columns="loss")
+    )
+    mlflow.log_text(table.to_csv(index=False), "trials.csv")
+    mlflow.log_figure(_history_figure(table, score_name, sign), "plots/search_history.png")
+
+
+def _history_figure(table: pd.DataFrame, score_name: str, sign: int):
+    from matplotlib.figure import Figure
+
+    done = table.dropna(subset=[score_name]).sort_values("trial")
+    best_so_far = (sign * done[score_name]).cummin() * sign
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    ax.scatter(done["trial"], done[score_name], label="trial", s=18)
+    ax.step(done["trial"], best_so_far, where="post", label="best so far", color="tab:red")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(score_name)
+    ax.legend()
+    ax.set_title("Hyperparameter search history")
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
