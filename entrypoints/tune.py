@@ -157,14 +157,7 @@ def spark_trials(parallelism: int):
             f"parallelism={parallelism} runs trials on Spark, but pyspark is not installed here "
             "(Databricks runtimes have it; locally: pip install pyspark==4.3.0)"
         ) from exc
-    # Spark's Python workers run `python3` from PATH unless told otherwise.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = SparkSession.getActiveSession() or (
-        SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
-        .appName("tune")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
+    spark = SparkSession.getActiveSession() or _local_spark(SparkSession)
     slots = spark.sparkContext.defaultParallelism
     if parallelism > slots:
         raise UserInputError(
@@ -173,6 +166,22 @@ def spark_trials(parallelism: int):
         )
     spark.sparkContext.addPyFile(_code_zip())  # workers on other hosts need this project's code
     return SparkTrials(parallelism=parallelism, spark_session=spark)
+
+
+def _local_spark(session_cls):
+    """A local Spark session whose Python workers are this interpreter, stack preloaded."""
+    # Spark's Python workers run `python3` from PATH unless told otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # The daemon starts before addPyFile can ship code: it finds common/ through PYTHONPATH.
+    paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    return (
+        session_cls.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+        .appName("tune")
+        .config("spark.ui.enabled", "false")
+        .config("spark.python.daemon.module", "common.spark_daemon")
+        .getOrCreate()
+    )
 
 
 def _code_zip() -> str:

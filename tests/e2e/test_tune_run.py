@@ -23,6 +23,7 @@ def test_tune_xgboost_gives_eight_finished_trials_under_the_parent_and_a_tuned_m
         cwd=launch_dir,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert ("log4j" in done.stderr) == (parallelism == "2")  # no Spark for sequential search
     experiment = mlflow.get_experiment_by_name("tabular-training/tune")
     runs = MlflowClient().search_runs([experiment.experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
