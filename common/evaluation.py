@@ -9,21 +9,28 @@ from common import metrics, plots
 from common.data import Split, TabularData
 
 
-def evaluate(table: TabularData, split: Split, preprocessor, estimator) -> dict[str, float]:
-    """Compute the task's fixed test metrics, log them, and log the confusion matrix.
+def score(
+    task: str, preprocessor, estimator, X, y: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """The task's fixed metrics for ``estimator`` on raw rows ``X``; also the predictions.
 
-    The estimator is scored on ``preprocessor.transform(X_test)``: classifiers through
-    ``predict_proba``, regressors through ``predict``.
+    Classifiers are scored through ``predict_proba`` (predictions are class codes), regressors
+    through ``predict``.
     """
-    encoded = preprocessor.transform(split.X_test)
-    if table.task == "classification":
+    encoded = preprocessor.transform(X)
+    if task == "classification":
         proba = metrics.as_probabilities(estimator.predict_proba(encoded))
-        results = metrics.classification_metrics(split.y_test, proba)
-        figure = plots.confusion_matrix_figure(split.y_test, proba.argmax(axis=1), table.classes)
+        return metrics.classification_metrics(y, proba), proba.argmax(axis=1)
+    prediction = np.asarray(estimator.predict(encoded), dtype="float64").ravel()
+    return metrics.regression_metrics(y, prediction), prediction
+
+
+def evaluate(table: TabularData, split: Split, preprocessor, estimator) -> dict[str, float]:
+    """Score on the test split, log the metrics, and log the confusion matrix (classifiers)."""
+    results, predicted = score(table.task, preprocessor, estimator, split.X_test, split.y_test)
+    if table.task == "classification":
+        figure = plots.confusion_matrix_figure(split.y_test, predicted, table.classes)
         mlflow.log_figure(figure, "plots/confusion_matrix.png")
-    else:
-        prediction = np.asarray(estimator.predict(encoded), dtype="float64").ravel()
-        results = metrics.regression_metrics(split.y_test, prediction)
     mlflow.log_metrics(results)
     return results
 

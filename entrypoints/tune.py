@@ -31,7 +31,7 @@ from hyperopt.exceptions import AllTrialsFailed
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
-from common import cli, data, metrics, seeding, tracking
+from common import cli, data, evaluation, metrics, seeding, tracking
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
@@ -125,12 +125,9 @@ class Objective:
         preprocessor, estimator = module.train(
             self.fit.X_train, self.fit.y_train, task=self.task, seed=self.seed, **params, **extra
         )
-        encoded = preprocessor.transform(self.fit.X_test)
-        if self.task == "classification":
-            proba = metrics.as_probabilities(estimator.predict_proba(encoded))
-            scores = metrics.classification_metrics(self.fit.y_test, proba)
-        else:
-            scores = metrics.regression_metrics(self.fit.y_test, estimator.predict(encoded))
+        scores, _ = evaluation.score(
+            self.task, preprocessor, estimator, self.fit.X_test, self.fit.y_test
+        )
         return {k.replace("test_", "validation_"): v for k, v in scores.items()}
 
     def _record(self, client, start_ms, params, scores, tags, status) -> str:
