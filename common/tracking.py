@@ -119,7 +119,7 @@ def git_state(path: Path = PROJECT_ROOT) -> tuple[str | None, str]:
     return commit, dirty
 
 
-def _check_launcher_run(run_id: str) -> None:
+def _check_launcher_run(run_id: str, stage: str) -> None:
     uri = mlflow.get_tracking_uri()
     try:
         run = MlflowClient().get_run(run_id)
@@ -138,7 +138,7 @@ def _check_launcher_run(run_id: str) -> None:
     if run.info.experiment_id == DEFAULT_EXPERIMENT_ID:
         print(
             "warning: this run landed in MLflow's 'Default' experiment. Name one, e.g. "
-            f"mlflow run . --experiment-name {experiment_name('train')} "
+            f"mlflow run . --experiment-name {experiment_name(stage)} "
             "(or set MLFLOW_EXPERIMENT_NAME).",
             file=sys.stderr,
         )
@@ -155,7 +155,7 @@ def tracked_run(
     """
     launcher_run_id = os.environ.get("MLFLOW_RUN_ID")
     if launcher_run_id:
-        _check_launcher_run(launcher_run_id)
+        _check_launcher_run(launcher_run_id, stage)
         run = mlflow.start_run(run_id=launcher_run_id)
     else:
         experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(
