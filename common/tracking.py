@@ -318,5 +318,7 @@ def log_dataset(table, *, data_version: str = "", context: str = "training") -> 
             "data_version": data_version or table.digest,
             "feature_set": table.feature_set,
             "task": table.task,
+            # The resolved label column: the launcher logs an empty -P target as the text "''".
+            "target": table.target,
         }
     )

@@ -34,7 +34,10 @@ def test_parameters_mirror_the_flags_and_the_defaults_agree(name):
     entry_point = PROJECT.get_entry_point(name)
     parser = importlib.import_module(f"entrypoints.{name}").build_parser()
     assert set(entry_point.parameters) == _flags(parser)
-    defaults = {k: p.default for k, p in entry_point.parameters.items()}
+    # Parameters without a default are required on both sides; give them the same value.
+    required = {k: "x" for k, p in entry_point.parameters.items() if p.default is None}
+    defaults = {k: p.default for k, p in entry_point.parameters.items()} | required
     command = entry_point.compute_command(defaults, storage_dir=None)
     argv = shlex.split(command)[3:]  # drop "python -m entrypoints.<name>"
-    assert vars(parser.parse_args(argv)) == vars(parser.parse_args([]))
+    given = [arg for k, v in required.items() for arg in (f"--{k.replace('_', '-')}", v)]
+    assert vars(parser.parse_args(argv)) == vars(parser.parse_args(given))

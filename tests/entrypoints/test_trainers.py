@@ -24,6 +24,7 @@ def test_classification_run_logs_the_standard_record_and_a_servable_model(traine
     assert tags["model_type"] == module.model_type("classification")
     assert tags["mlflow.runName"] == f"{module.model_type('classification')}_v1"
     assert tags["task"] == "classification"
+    assert tags["target"] == "target"
     assert len(tags["data_version"]) == 12
     assert tags["feature_set"].startswith("30cols-")
     assert len(tags["mlflow.source.git.commit"]) == 40

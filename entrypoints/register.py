@@ -1,0 +1,273 @@
+"""Validate a trained run's model against gates, then register it and move aliases.
+
+    mlflow run . -e register --env-manager local -P run_id=<run id> -P model_name=churn
+    python -m entrypoints.register --run-id best --model-name churn --threshold 0.9 --promote true
+
+Gates: the candidate's metric must pass ``threshold`` (direction known per metric) and must not
+be worse than the current ``champion`` by more than ``margin``, both models scored on the same
+held-out rows (the candidate run's own test split, rebuilt from its logged parameters). On pass
+the version gets the ``challenger`` alias (``champion`` too with ``promote``); on fail nothing is
+registered (``mode=enabled``); ``dry_run`` records the verdict and registers anyway;
+``disabled`` skips validation.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import warnings
+from collections.abc import Sequence
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation import EvaluationResult
+from mlflow.tracking import MlflowClient
+
+from common import cli, data, metrics, tracking
+from common.errors import UserInputError
+
+ENTRY_POINT = "register"
+MODES = ("enabled", "dry_run", "disabled")
+DEFAULT_METRIC = {"classification": "test_roc_auc", "regression": "test_rmse"}
+UC_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+
+
+def build_parser() -> cli.StrictParser:
+    parser = cli.StrictParser(description=__doc__)
+    parser.add_argument("--run-id", required=True, help="a run id, or 'best' (see --experiment)")
+    parser.add_argument(
+        "--experiment", default="", help="for run_id=best; default: the train stage's"
+    )
+    parser.add_argument(
+        "--model-name", default="tabular-training", help="catalog.schema.model on Unity Catalog"
+    )
+    parser.add_argument(
+        "--metric", default="auto", help="default: test_roc_auc or test_rmse by task"
+    )
+    parser.add_argument(
+        "--threshold", type=_optional_float, default=None, help="None = no absolute gate"
+    )
+    parser.add_argument(
+        "--margin", type=cli.float_in(0.0, float("inf"), low_open=False), default=0.0
+    )
+    parser.add_argument("--mode", choices=MODES, default="enabled")
+    parser.add_argument("--alias", default="challenger")
+    parser.add_argument("--promote", type=cli.boolean, default=False, help="also move 'champion'")
+    parser.add_argument("--registry-uri", default="", help="e.g. databricks-uc; default: tracking")
+    parser.add_argument(
+        "--stage", default="", help="legacy stage transition (deprecated, workspace registry only)"
+    )
+    parser.add_argument("--run-name", default="")
+    return parser  # fmt: skip
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text == "None" else cli.float_in(float("-inf"), float("inf"))(text)
+
+
+def validate_name(name: str, registry_uri: str) -> None:
+    """Refuse a model name the registry would reject, before anything is created."""
+    if registry_uri.startswith("databricks-uc"):
+        if not UC_NAME.fullmatch(name):
+            raise UserInputError(
+                f"model_name '{name}': Unity Catalog names are catalog.schema.model "
+                "(letters, digits, underscores)"
+            )
+    elif not WORKSPACE_NAME.fullmatch(name):
+        raise UserInputError(
+            f"model_name '{name}': use letters, digits, '_', '.' and '-', starting with a "
+            "letter or digit"
+        )
+
+
+def resolve_run(client: MlflowClient, run_id: str, experiment: str, metric: str):
+    """The candidate run: by id, or the best FINISHED run of ``experiment`` by ``metric``."""
+    if run_id != "best":
+        try:
+            return client.get_run(run_id)
+        except MlflowException as exc:
+            raise UserInputError(f"run_id '{run_id}': no such run") from exc
+    name = experiment or tracking.experiment_name("train")
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise UserInputError(f"experiment '{name}' does not exist (needed for run_id=best)")
+    order = "DESC" if metrics.GREATER_IS_BETTER.get(metric, True) else "ASC"
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"attributes.status = 'FINISHED' and metrics.{metric} > -1e308",
+        order_by=[f"metrics.{metric} {order}"],
+        max_results=1,
+    )
+    if not runs:
+        raise UserInputError(f"no FINISHED run with metric {metric} in experiment '{name}'")
+    return runs[0]
+
+
+def held_out(run) -> tuple[data.TabularData, data.Split]:
+    """The candidate's own test split, rebuilt from its data parameters and resolved tags."""
+    params, tags = run.data.params, run.data.tags
+    missing = [k for k in ("data", "test_size", "seed") if k not in params]
+    missing += [k for k in ("target", "task") if k not in tags]
+    if missing:
+        raise UserInputError(f"run {run.info.run_id} lacks data parameter(s)/tag(s) {missing}")
+    table = data.load(params["data"], target=tags["target"], task=tags["task"])
+    split = data.split(table, test_size=float(params["test_size"]), seed=int(params["seed"]))
+    return table, split
+
+
+def score_model(model_uri: str, table: data.TabularData, split: data.Split, metric: str) -> float:
+    """Load ``model_uri`` and compute ``metric`` on the held-out raw rows."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    out = model.predict(table.raw_rows(split.X_test.index))
+    if table.task == "classification":
+        proba = out[[f"probability_{c}" for c in table.classes]].to_numpy(dtype="float64")
+        scores = metrics.classification_metrics(split.y_test, proba)
+    else:
+        scores = metrics.regression_metrics(split.y_test, out["prediction"].to_numpy())
+    return scores[metric]
+
+
+def gate(
+    metric: str, candidate: float, champion: float | None, threshold, margin: float
+) -> list[str]:
+    """The failed checks, each naming both numbers; empty when the candidate passes."""
+    greater = metrics.GREATER_IS_BETTER[metric]
+    failures = []
+    if threshold is not None:
+        try:
+            mlflow.validate_evaluation_results(
+                {metric: MetricThreshold(threshold=threshold, greater_is_better=greater)},
+                EvaluationResult(metrics={metric: candidate}, artifacts={}),
+            )
+        except MlflowException as exc:  # ModelValidationFailedException
+            failures.append(f"threshold: {metric}={candidate:.6g} vs threshold {threshold} ({exc})")
+    if champion is not None:
+        worse_by = (champion - candidate) if greater else (candidate - champion)
+        if worse_by > margin:
+            failures.append(
+                f"champion: {metric}={candidate:.6g} vs champion's {champion:.6g} on the same "
+                f"rows (worse by {worse_by:.6g}, margin {margin})"
+            )
+    return failures
+
+
+def register_version(client, name: str, run_id: str, tags: dict, description: str, aliases: list):
+    """Register ``runs:/<run_id>/model`` once; a version never exists without tags and aliases."""
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if existing:
+        version, created = existing[0], False
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            version, created = mlflow.register_model(f"runs:/{run_id}/model", name), True
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version.version, key, value)
+        client.update_model_version(name, version.version, description=description)
+        for alias in aliases:
+            client.set_registered_model_alias(name, alias, version.version)
+    except Exception:
+        if created:
+            client.delete_model_version(name, version.version)
+        raise
+    return version
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args) -> int:
+    registry_uri = args.registry_uri or mlflow.get_registry_uri()
+    validate_name(args.model_name, registry_uri)  # before any registry is contacted
+    if args.registry_uri:
+        mlflow.set_registry_uri(args.registry_uri)
+    params = {k: v for k, v in vars(args).items() if k != "run_name"}
+    with tracking.tracked_run(
+        entry_point=ENTRY_POINT, stage="register", params=params, run_name=args.run_name
+    ):
+        client = MlflowClient()
+        if args.run_id == "best" and args.metric == "auto":
+            raise UserInputError(
+                "run_id=best needs a metric to rank runs by, e.g. metric=test_roc_auc"
+            )
+        run = resolve_run(client, args.run_id, args.experiment, args.metric)
+        task = run.data.tags.get("task", "classification")
+        metric = DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
+        if metric not in metrics.GREATER_IS_BETTER:
+            raise UserInputError(
+                f"metric '{metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"
+            )
+        if metric not in run.data.metrics:
+            raise UserInputError(
+                f"metric '{metric}' is not on run {run.info.run_id}; it has "
+                + ", ".join(sorted(run.data.metrics))
+            )
+        model_uri = f"runs:/{run.info.run_id}/model"
+        try:
+            mlflow.models.get_model_info(model_uri)
+        except Exception as exc:
+            raise UserInputError(f"run {run.info.run_id} has no model named 'model'") from exc
+        status, failures, candidate, champion = "skipped", [], None, None
+        if args.mode != "disabled":
+            table, split = held_out(run)
+            candidate = score_model(model_uri, table, split, metric)
+            champion_version = _champion(client, args.model_name)
+            if champion_version is not None:
+                champion = score_model(f"models:/{args.model_name}@champion", table, split, metric)
+            failures = gate(metric, candidate, champion, args.threshold, args.margin)
+            status = "passed" if not failures else "failed"
+            mlflow.log_metrics(
+                {f"candidate_{metric}": candidate}
+                | ({f"champion_{metric}": champion} if champion is not None else {})
+            )
+        mlflow.set_tags({"validation_status": status, "candidate_run_id": run.info.run_id})
+        if candidate is None:
+            verdict = "validation disabled"
+        elif failures:
+            verdict = "; ".join(failures)
+        else:
+            verdict = f"all checks passed: {metric}={candidate:.6g}"
+        if failures and args.mode == "enabled":
+            raise UserInputError(f"model refused by the validation gate: {verdict}")
+        aliases = [args.alias] + (["champion"] if args.promote and not failures else [])
+        tags = {
+            "source_run_id": run.info.run_id,
+            "validation_status": status if args.mode == "enabled" else f"{status} ({args.mode})",
+            "validation_metric": metric,
+            "deployed_by": f"{getpass.getuser()} via {ENTRY_POINT}",
+        }
+        if candidate is not None:
+            tags[f"candidate_{metric}"] = f"{candidate:.6g}"
+        if champion is not None:
+            tags[f"champion_{metric}"] = f"{champion:.6g}"
+        version = register_version(client, args.model_name, run.info.run_id, tags, verdict, aliases)
+        if args.stage:
+            _legacy_stage(client, args.model_name, version.version, args.stage, registry_uri)
+        mlflow.set_tag("model_version", version.version)
+        print(
+            f"registered {args.model_name} version {version.version} ({status}); aliases {aliases}"
+        )
+    return 0
+
+
+def _champion(client, name: str):
+    try:
+        return client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None  # no model or no champion yet: the first registration has nothing to beat
+
+
+def _legacy_stage(client, name: str, version: str, stage: str, registry_uri: str) -> None:
+    if registry_uri.startswith("databricks-uc"):
+        raise UserInputError("stage transitions do not exist on Unity Catalog; use aliases")
+    print("warning: model registry stages are deprecated since MLflow 2.9; prefer aliases")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        client.transition_model_version_stage(name, version, stage)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
