@@ -7,6 +7,8 @@ from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("test_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss")
 REGRESSION_METRICS = ("test_rmse", "test_mae", "test_r2")
+# What tune optimises and register gates on unless the user names a metric.
+DEFAULT_METRIC = {"classification": "test_roc_auc", "regression": "test_rmse"}
 GREATER_IS_BETTER = {
     "test_accuracy": True,
     "test_f1_macro": True,

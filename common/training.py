@@ -21,11 +21,13 @@ from common.data import Split, TabularData
 
 
 @contextmanager
-def trainer_run(entry_point: str, args: argparse.Namespace) -> Iterator[mlflow.ActiveRun]:
-    """A tracked run in the ``train`` stage with every flag logged as a parameter."""
+def entry_point_run(
+    entry_point: str, args: argparse.Namespace, *, stage: str = "train"
+) -> Iterator[mlflow.ActiveRun]:
+    """A tracked run in ``stage`` with every flag but ``--run-name`` logged as a parameter."""
     params = {k: v for k, v in vars(args).items() if k != "run_name"}
     with tracking.tracked_run(
-        entry_point=entry_point, stage="train", params=params, run_name=args.run_name
+        entry_point=entry_point, stage=stage, params=params, run_name=args.run_name
     ) as run:
         yield run
 

@@ -24,12 +24,11 @@ from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 
-from common import cli, data, metrics, tracking
+from common import cli, data, metrics, tracking, training
 from common.errors import UserInputError
 
 ENTRY_POINT = "register"
 MODES = ("enabled", "dry_run", "disabled")
-DEFAULT_METRIC = {"classification": "test_roc_auc", "regression": "test_rmse"}
 UC_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
@@ -184,10 +183,7 @@ def _run(args) -> int:
     validate_name(args.model_name, registry_uri)  # before any registry is contacted
     if args.registry_uri:
         mlflow.set_registry_uri(args.registry_uri)
-    params = {k: v for k, v in vars(args).items() if k != "run_name"}
-    with tracking.tracked_run(
-        entry_point=ENTRY_POINT, stage="register", params=params, run_name=args.run_name
-    ):
+    with training.entry_point_run(ENTRY_POINT, args, stage="register"):
         client = MlflowClient()
         if args.run_id == "best" and args.metric == "auto":
             raise UserInputError(
@@ -195,7 +191,7 @@ def _run(args) -> int:
             )
         run = resolve_run(client, args.run_id, args.experiment, args.metric)
         task = run.data.tags.get("task", "classification")
-        metric = DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
+        metric = metrics.DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
         if metric not in metrics.GREATER_IS_BETTER:
             raise UserInputError(
                 f"metric '{metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"

@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    with training.trainer_run(ENTRY_POINT, args) as run:
+    with training.entry_point_run(ENTRY_POINT, args) as run:
         device = resolve_device(args.device)
         mlflow.set_tag("device", torch.cuda.get_device_name() if device == "cuda" else "cpu")
         table, split = training.load_data(args, model_type)

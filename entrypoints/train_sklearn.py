@@ -128,7 +128,7 @@ def log_model(table: data.TabularData, split: data.Split, preprocessor, forest) 
 
 
 def _run(args) -> int:
-    with training.trainer_run(ENTRY_POINT, args):
+    with training.entry_point_run(ENTRY_POINT, args):
         table, split = training.load_data(args, model_type)
         with tracking.autologging("sklearn", args.autolog):
             preprocessor, forest = train(

@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    with training.trainer_run(ENTRY_POINT, args) as run:
+    with training.entry_point_run(ENTRY_POINT, args) as run:
         table, split = training.load_data(args, model_type)
         steps = StepMetricsLogger(run.info.run_id, total_steps=args.n_estimators, label="round")
         with tracking.autologging("xgboost", args.autolog), steps:

@@ -31,13 +31,12 @@ from hyperopt.exceptions import AllTrialsFailed
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
-from common import cli, data, evaluation, metrics, seeding, tracking
+from common import cli, data, evaluation, metrics, seeding, tracking, training
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
 ENTRY_POINT = "tune"
 TRAINERS = {"sklearn": "train_sklearn", "xgboost": "train_xgboost", "pytorch": "train_pytorch"}
-DEFAULT_METRIC = {"classification": "test_roc_auc", "regression": "test_rmse"}
 
 
 def build_parser() -> cli.StrictParser:
@@ -73,7 +72,7 @@ def build_parser() -> cli.StrictParser:
 def resolve_metric(metric: str, task: str) -> str:
     """The metric to optimise; refuses one that does not belong to the data's task."""
     if metric == "auto":
-        return DEFAULT_METRIC[task]
+        return metrics.DEFAULT_METRIC[task]
     if metric not in metrics.metric_names(task):
         raise UserInputError(
             f"metric '{metric}' does not apply to {task} data; choose one of "
@@ -230,17 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    params = {k: v for k, v in vars(args).items() if k != "run_name"}
-    with tracking.tracked_run(
-        entry_point=ENTRY_POINT, stage="tune", params=params, run_name=args.run_name
-    ) as run:
+    with training.entry_point_run(ENTRY_POINT, args, stage="tune") as run:
         module = importlib.import_module(f"entrypoints.{TRAINERS[args.trainer]}")
-        seeding.seed_everything(args.seed)
-        table = data.load(args.data, target=args.target, task=args.task)
+        table, split = training.load_data(args, module.model_type)
         metric = resolve_metric(args.metric, table.task)
-        tracking.log_dataset(table, data_version=args.data_version)
-        tracking.name_run(module.model_type(table.task))
-        split = data.split(table, test_size=args.test_size, seed=args.seed)
         fit = data.holdout(
             split.X_train, split.y_train, fraction=args.validation_fraction, seed=args.seed,
             stratify=table.task,
