@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import sys
 import tempfile
 import time
 import zipfile
@@ -31,7 +30,7 @@ from hyperopt.exceptions import AllTrialsFailed
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
-from common import cli, data, evaluation, metrics, seeding, tracking, training
+from common import cli, data, evaluation, metrics, seeding, spark_session, tracking, training
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
@@ -145,15 +144,9 @@ class Objective:
 
 def spark_trials(parallelism: int):
     """SparkTrials on the active (or a local) Spark session, checked to have enough slots."""
-    try:
-        from hyperopt import SparkTrials
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise UserInputError(
-            f"parallelism={parallelism} runs trials on Spark, but pyspark is not installed here "
-            "(Databricks runtimes have it; locally: pip install pyspark==4.3.0)"
-        ) from exc
-    spark = SparkSession.getActiveSession() or _local_spark(SparkSession)
+    spark = spark_session.get_or_create("tune", needed_for=f"parallelism={parallelism}")
+    from hyperopt import SparkTrials
+
     slots = spark.sparkContext.defaultParallelism
     if parallelism > slots:
         raise UserInputError(
@@ -162,22 +155,6 @@ def spark_trials(parallelism: int):
         )
     spark.sparkContext.addPyFile(_code_zip())  # workers on other hosts need this project's code
     return SparkTrials(parallelism=parallelism, spark_session=spark)
-
-
-def _local_spark(session_cls):
-    """A local Spark session whose Python workers are this interpreter, stack preloaded."""
-    # Spark's Python workers run `python3` from PATH unless told otherwise.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    # The daemon starts before addPyFile can ship code: it finds common/ through PYTHONPATH.
-    paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-    return (
-        session_cls.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
-        .appName("tune")
-        .config("spark.ui.enabled", "false")
-        .config("spark.python.daemon.module", "common.spark_daemon")
-        .getOrCreate()
-    )
 
 
 def _code_zip() -> str:
