@@ -86,7 +86,7 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
     """
     if data.startswith("builtin:"):
         return _read_builtin(data.removeprefix("builtin:"))
-    path = _localize(data)
+    path = localize(data)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise UserInputError(
@@ -113,7 +113,8 @@ def _read_builtin(name: str) -> tuple[pd.DataFrame, str, str]:
     return bunch.frame, f"builtin:{name}", name
 
 
-def _localize(data: str) -> Path:
+def localize(data: str) -> Path:
+    """A local file for ``data``: a path, a ``file://`` URI, or any URI MLflow downloads."""
     parsed = urllib.parse.urlparse(data)
     if parsed.scheme == "file":
         path = Path(urllib.parse.unquote(parsed.path))

@@ -46,10 +46,10 @@ def build_parser() -> cli.StrictParser:
         "--metric", default="auto", help="default: test_roc_auc or test_rmse by task"
     )
     parser.add_argument(
-        "--threshold", type=_optional_float, default=None, help="None = no absolute gate"
+        "--threshold", type=optional_float, default=None, help="None = no absolute gate"
     )
     parser.add_argument(
-        "--margin", type=cli.float_in(0.0, float("inf"), low_open=False), default=0.0
+        "--margin", type=non_negative_float, default=0.0, help="tolerated loss vs the champion"
     )
     parser.add_argument("--mode", choices=MODES, default="enabled")
     parser.add_argument("--alias", default="challenger")
@@ -62,7 +62,11 @@ def build_parser() -> cli.StrictParser:
     return parser  # fmt: skip
 
 
-def _optional_float(text: str) -> float | None:
+non_negative_float = cli.float_in(0.0, float("inf"), low_open=False)
+
+
+def optional_float(text: str) -> float | None:
+    """``None`` (no threshold) or a finite number."""
     return None if text == "None" else cli.float_in(float("-inf"), float("inf"))(text)
 
 

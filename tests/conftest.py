@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # log noise only
     # `mlflow run --env-manager local` runs `python` from PATH: make it this interpreter.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     mlflow.set_tracking_uri(uri)
@@ -48,3 +51,41 @@ def raw_rows() -> pd.DataFrame:
             "support_tickets": [5, 0, 1],
         }
     )
+
+
+GIT_IDENTITY = ["-c", "user.name=tests", "-c", "user.email=tests@127.0.0.1"]
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git in ``cwd`` with a fixed identity; returns stdout."""
+    done = subprocess.run(
+        ["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def snapshot_project(dest: Path) -> str:
+    """Copy the working tree (tracked and untracked, minus ignored files) into a fresh git repo
+    at ``dest`` with one commit; returns its full sha.
+
+    Tests that need a clean tree at a known commit (step reuse, reproduce, git-URL runs) use it,
+    so they test the code as it is now, not the last commit of the checkout.
+    """
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=PROJECT_ROOT)
+    for name in filter(None, listed.split("\0")):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    git("init", "-q", "-b", "main", cwd=dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "snapshot for tests", cwd=dest)
+    return git("rev-parse", "HEAD", cwd=dest)
+
+
+@pytest.fixture(scope="session")
+def project_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(path, full sha) of a clean one-commit git copy of this project."""
+    path = tmp_path_factory.mktemp("project") / "tabular-training"
+    path.mkdir()
+    return path, snapshot_project(path)

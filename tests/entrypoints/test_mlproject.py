@@ -24,7 +24,15 @@ def _flags(parser) -> set[str]:
 
 
 def test_every_entry_point_has_a_module_of_the_same_name():
-    assert {"train_sklearn", "train_xgboost", "train_pytorch"} <= set(ENTRY_POINTS)
+    assert set(ENTRY_POINTS) == {
+        "main",
+        "train_sklearn",
+        "train_xgboost",
+        "train_pytorch",
+        "tune",
+        "register",
+        "predict",
+    }
     for name in ENTRY_POINTS:
         assert f"python -m entrypoints.{name} " in PROJECT.get_entry_point(name).command
 

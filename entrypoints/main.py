@@ -1,0 +1,162 @@
+"""The pipeline, and the default entry point: tune (or train once), then register with the gate.
+
+    mlflow run . --env-manager local --experiment-name tabular-training/pipeline
+    python -m entrypoints.main --trainer sklearn --tune false --train-params "n_estimators=50"
+
+Each step is its own ``mlflow run`` of this project, a child run of the pipeline's run in the same
+experiment, launched with the pipeline's environment manager (MLflow does not pass it on: issue
+#11849). A training step that already FINISHED with the same entry point, parameters and git
+commit, from a clean tree, is reused, so a rerun after a failure resumes instead of retraining.
+``register`` always runs: its verdict depends on the registry's current champion.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+import mlflow
+import yaml
+from mlflow.exceptions import ExecutionException
+from mlflow.tracking import MlflowClient
+
+from common import cli, metrics, tracking, training
+from common.environment import PROJECT_ROOT
+from common.errors import UserInputError
+from entrypoints import register
+
+ENTRY_POINT = "main"
+ENV_MANAGERS = ("auto", "local", "uv", "virtualenv")
+DATA_PARAMS = ("data", "target", "task", "test_size", "seed", "data_version")
+
+
+def build_parser() -> cli.StrictParser:
+    parser = cli.build_parser(__doc__, default_data="builtin:breast_cancer")
+    steps = parser.add_argument_group("pipeline")
+    steps.add_argument("--trainer", choices=["sklearn", "xgboost", "pytorch"], default="xgboost")
+    steps.add_argument("--tune", type=cli.boolean, default=True, help="false: train once")
+    steps.add_argument("--max-evals", type=cli.positive_int, default=10, help="tuning trials")
+    steps.add_argument(
+        "--train-params", default="", help="trainer parameters when tune=false, 'k=v k=v'"
+    )
+    steps.add_argument("--metric", choices=["auto", *metrics.GREATER_IS_BETTER], default="auto")
+    steps.add_argument("--model-name", default="tabular-training")
+    steps.add_argument(
+        "--threshold", type=register.optional_float, default=None, help="None = no absolute gate"
+    )
+    steps.add_argument("--margin", type=register.non_negative_float, default=0.0)
+    steps.add_argument("--promote", type=cli.boolean, default=True, help="move 'champion'")
+    steps.add_argument(
+        "--env-manager", choices=ENV_MANAGERS, default="auto", help="auto: the pipeline's own"
+    )
+    return parser  # fmt: skip
+
+
+def entry_point_parameters(entry_point: str) -> set[str]:
+    """The parameters MLproject declares for ``entry_point``."""
+    spec = yaml.safe_load((PROJECT_ROOT / "MLproject").read_text())
+    return set(spec["entry_points"][entry_point].get("parameters") or {})
+
+
+def parse_train_params(text: str, entry_point: str) -> dict[str, str]:
+    """``"n_estimators=50 max_depth=4"`` -> a dict, refusing keys ``entry_point`` lacks."""
+    allowed = entry_point_parameters(entry_point) - {*DATA_PARAMS, "run_name"}
+    params = {}
+    for item in shlex.split(text):
+        key, sep, value = item.partition("=")
+        if not sep or key not in allowed:
+            raise UserInputError(
+                f"train_params: '{item}' is not key=value with a parameter of {entry_point} "
+                f"({', '.join(sorted(allowed))})"
+            )
+        params[key] = value
+    return params
+
+
+def already_ran(entry_point: str, params: dict[str, str], experiment_id: str) -> str | None:
+    """A FINISHED run of ``entry_point`` with ``params`` at this clean commit, or None."""
+    commit, dirty = tracking.git_state()
+    if commit is None or dirty != "false":
+        return None  # uncommitted code: an earlier run may have trained something else
+    runs = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`mlflow.project.entryPoint` = '{entry_point}' "
+            f"and tags.`mlflow.source.git.commit` = '{commit}' "
+            "and tags.git_dirty = 'false' and attributes.status = 'FINISHED'"
+        ),
+        order_by=["attributes.start_time DESC"],
+    )
+    for run in runs:
+        # The launcher logs a value as the shell-quoted text it substituted ('' for empty).
+        if all(run.data.params.get(k) in (v, shlex.quote(v)) for k, v in params.items()):
+            return run.info.run_id
+    return None
+
+
+def run_step(entry_point: str, params: dict[str, str], env_manager: str, *, reuse: bool) -> str:
+    """Launch one step with ``mlflow run`` (or reuse an earlier one); returns its run id."""
+    experiment_id = mlflow.active_run().info.experiment_id
+    if reuse and (found := already_ran(entry_point, params, experiment_id)):
+        print(f"step {entry_point}: reusing FINISHED run {found} (same parameters and commit)")
+        return found
+    print(f"step {entry_point}: mlflow run -e {entry_point} --env-manager {env_manager}")
+    try:
+        submitted = mlflow.projects.run(
+            str(PROJECT_ROOT), entry_point=entry_point, parameters=params,
+            env_manager=env_manager, experiment_id=experiment_id, synchronous=True,
+        )  # fmt: skip
+    except ExecutionException as exc:
+        raise UserInputError(f"step {entry_point} failed: {_child_failure(entry_point)}") from exc
+    return submitted.run_id
+
+
+def _child_failure(entry_point: str) -> str:
+    parent = mlflow.active_run().info
+    runs = MlflowClient().search_runs(
+        [parent.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' "
+        f"and tags.`mlflow.project.entryPoint` = '{entry_point}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return "the step's run was not created"
+    run = runs[0]
+    return f"run {run.info.run_id}: {run.data.tags.get('failure_reason', 'see its log')}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args) -> int:
+    train_entry = "tune" if args.tune else f"train_{args.trainer}"
+    if args.tune and args.train_params:
+        raise UserInputError("train_params applies to tune=false; tune searches its own space")
+    extra = parse_train_params(args.train_params, train_entry) if not args.tune else {}
+    with training.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
+        env_manager = args.env_manager
+        if env_manager == "auto":  # the launcher tags only virtualenv and uv
+            env_manager = run.data.tags.get("mlflow.project.env", "local")
+        train_params = {k: str(getattr(args, k)) for k in DATA_PARAMS}
+        if args.tune:
+            train_params |= {"trainer": args.trainer, "max_evals": str(args.max_evals)}
+            train_params["metric"] = args.metric
+        train_params |= extra
+        trained = run_step(train_entry, train_params, env_manager, reuse=True)
+        mlflow.set_tag("train_run_id", trained)
+        register_params = {
+            "run_id": trained, "model_name": args.model_name, "metric": args.metric,
+            "threshold": str(args.threshold), "margin": str(args.margin),
+            "promote": str(args.promote).lower(), "mode": "enabled",
+        }  # fmt: skip
+        registered = run_step("register", register_params, env_manager, reuse=False)
+        version = MlflowClient().get_run(registered).data.tags.get("model_version", "")
+        mlflow.set_tags({"register_run_id": registered, "model_version": version})
+        print(f"pipeline done: {args.model_name} version {version} from run {trained}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

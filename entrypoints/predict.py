@@ -1,0 +1,180 @@
+"""Score a CSV or Parquet file with a registered or logged model; write and log the predictions.
+
+    mlflow run . -e predict --env-manager local -P model_uri=models:/tabular-training@champion \
+        -P input=new_rows.csv -P output=/abs/path/scored.parquet
+    python -m entrypoints.predict --model-uri runs:/<run id>/model --input rows.csv --engine spark
+
+The output is the input's rows with the model's columns appended (``prediction``, and
+``probability_<class>`` for classifiers). ``engine=pandas`` scores in this process;
+``engine=spark`` scores with ``mlflow.pyfunc.spark_udf`` on the active Spark session (the
+cluster's on Databricks, local Spark here) and writes Spark's output folder. Either way the
+output is logged as an artifact under ``predictions/`` with the row counts as metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common import cli, data, spark_session, tracking
+from common.errors import UserInputError
+
+ENTRY_POINT = "predict"
+SUFFIXES = (".csv", ".parquet")
+
+
+def build_parser() -> cli.StrictParser:
+    parser = cli.StrictParser(description=__doc__)
+    parser.add_argument(
+        "--model-uri",
+        default="models:/tabular-training@champion",
+        help="models:/<name>@<alias> or runs:/<run id>/model",
+    )
+    parser.add_argument("--input", required=True, help="CSV/Parquet path or URI")
+    parser.add_argument("--output", default="", help="absolute .csv/.parquet path; default: none")
+    parser.add_argument("--engine", choices=["pandas", "spark"], default="pandas")
+    parser.add_argument("--run-name", default="")
+    return parser
+
+
+def resolve_model(model_uri: str) -> dict[str, str]:
+    """Check the model exists; return tags naming what will score (version, source run)."""
+    found = {"model_uri": model_uri}
+    if model_uri.startswith("models:/") and "@" in model_uri:
+        name, _, alias = model_uri.removeprefix("models:/").partition("@")
+        client = MlflowClient()
+        try:
+            registered = client.get_registered_model(name)
+        except MlflowException as exc:
+            raise UserInputError(f"model_uri '{model_uri}': no registered model '{name}'") from exc
+        if alias not in registered.aliases:
+            known = ", ".join(sorted(registered.aliases)) or "none"
+            raise UserInputError(
+                f"model_uri '{model_uri}': model '{name}' has no alias '{alias}' (aliases: {known})"
+            )
+        version = registered.aliases[alias]
+        found |= {"model_version": str(version)}
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+    except Exception as exc:  # MlflowException or an OSError from the artifact store
+        raise UserInputError(f"model_uri '{model_uri}': no model there ({exc})") from exc
+    if info.run_id:
+        found["model_run_id"] = info.run_id
+    return found
+
+
+def output_path(text: str) -> Path | None:
+    """The output file, refusing a relative path under ``mlflow run`` (its cwd is the project)."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if path.suffix.lower() not in SUFFIXES:
+        raise UserInputError(f"output '{text}': use a {' or '.join(SUFFIXES)} file name")
+    if not path.is_absolute() and os.environ.get("MLFLOW_RUN_ID"):
+        raise UserInputError(
+            f"output '{text}' is relative; under 'mlflow run' the command runs in the project "
+            "folder (a temporary clone for git-URL runs): give an absolute path"
+        )
+    return path.resolve()
+
+
+def score_pandas(model_uri: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The input rows with the model's output columns appended."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    try:
+        scored = model.predict(frame)
+    except MlflowException as exc:  # the signature's schema check names the column
+        # MLflow's message repeats the whole input and schema before the part that matters.
+        reason = exc.message.rpartition("Error: ")[2]
+        raise UserInputError(f"input does not fit the model's signature: {reason}") from exc
+    return pd.concat([frame, scored.set_axis(frame.index)], axis=1)
+
+
+def score_spark(model_uri: str, source: str, destination: Path) -> tuple[int, int]:
+    """Score ``source`` with ``spark_udf`` into Spark's output folder ``destination``."""
+    from pyspark.sql import functions
+
+    spark = spark_session.get_or_create("predict", needed_for="engine=spark")
+    reader = spark.read.option("header", True).option("inferSchema", True)
+    frame = reader.csv(source) if source.endswith(".csv") else reader.parquet(source)
+    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.input_names()
+    missing = [c for c in inputs if c not in frame.columns]
+    if missing:
+        raise UserInputError(f"input is missing column(s) the model needs: {', '.join(missing)}")
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local")
+    scored = frame.withColumn(
+        "_scored", udf(functions.struct(*[functions.col(f"`{c}`") for c in inputs]))
+    )
+    scored = scored.select("*", "_scored.*").drop("_scored")
+    writer = scored.write.mode("overwrite")
+    if destination.suffix == ".csv":
+        writer.option("header", True).csv(str(destination))
+    else:
+        writer.parquet(str(destination))
+    written = spark.read.option("header", True)
+    written = (
+        written.csv(str(destination))
+        if destination.suffix == ".csv"
+        else written.parquet(str(destination))
+    )
+    return frame.count(), written.count()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args) -> int:
+    destination = output_path(args.output)
+    params = {k: v for k, v in vars(args).items() if k != "run_name"}
+    with tracking.tracked_run(
+        entry_point=ENTRY_POINT, stage="predict", params=params, run_name=args.run_name
+    ):
+        mlflow.set_tags(resolve_model(args.model_uri))
+        scratch = Path(tempfile.mkdtemp(prefix="predict-"))
+        start = time.perf_counter()
+        if args.engine == "pandas":
+            frame, _, name = data.read_table(args.input)
+            scored = score_pandas(args.model_uri, frame)
+            target = destination or scratch / f"{name}_predictions.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.suffix == ".csv":
+                scored.to_csv(target, index=False)
+            else:
+                scored.to_parquet(target, index=False)
+            rows_in, rows_out = len(frame), len(scored)
+        else:
+            source = str(data.localize(args.input))
+            if Path(source).suffix.lower() not in SUFFIXES:
+                raise UserInputError(f"input '{args.input}': expected a .csv or .parquet file")
+            target = destination or scratch / f"{Path(source).stem}_predictions.parquet"
+            rows_in, rows_out = score_spark(args.model_uri, source, target)
+        seconds = time.perf_counter() - start
+        mlflow.log_metrics(
+            {
+                "rows_in": rows_in,
+                "rows_out": rows_out,
+                "scoring_seconds": seconds,
+                "rows_per_second": rows_out / seconds,
+            }
+        )
+        if target.is_dir():
+            mlflow.log_artifacts(str(target), f"predictions/{target.name}")
+        else:
+            mlflow.log_artifact(str(target), "predictions")
+        if rows_out != rows_in:
+            raise RuntimeError(f"scored {rows_out} rows of {rows_in}")
+        print(f"scored {rows_out} rows in {seconds:.2f} s -> {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The default `mlflow run .`: tune, register with the gate, promote; reruns reuse and refuse."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_breast_cancer
+
+from tests.e2e.conftest import mlflow_cli
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENT = "tabular-training/pipeline"
+WORSE = "n_estimators=1 max_depth=1 max_features=0.05"
+
+
+def _runs(entry_point: str):
+    experiment = MlflowClient().get_experiment_by_name(EXPERIMENT)
+    return MlflowClient().search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`mlflow.project.entryPoint` = '{entry_point}'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo, launch_dir):
+    repo, sha = project_repo
+    run = ["run", str(repo), "--env-manager", "local", "--experiment-name", EXPERIMENT]
+
+    first = mlflow_cli(*run, cwd=launch_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (pipeline,) = _runs("main")
+    (tuned,) = _runs("tune")
+    (registered,) = _runs("register")
+    for child in (tuned, registered):
+        assert child.data.tags["mlflow.parentRunId"] == pipeline.info.run_id
+        assert child.data.tags["mlflow.source.git.commit"] == sha
+        assert child.info.status == "FINISHED"
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("tabular-training", "champion")
+    assert champion.tags["source_run_id"] == tuned.info.run_id
+    assert champion.tags["validation_status"] == "passed"
+    assert tuned.data.metrics["test_roc_auc"] > 0.95
+    assert pipeline.data.tags["model_version"] == str(champion.version)
+
+    worse = mlflow_cli(
+        *run, "-P", "tune=false", "-P", "trainer=sklearn", "-P", f"train_params={WORSE}",
+        cwd=launch_dir,
+    )  # fmt: skip
+    assert worse.returncode != 0
+    assert "refused by the validation gate: champion: test_roc_auc=" in worse.stderr
+    assert "vs champion's" in worse.stderr
+    assert [str(v.version) for v in client.search_model_versions("name = 'tabular-training'")] == [
+        "1"
+    ]
+    assert str(client.get_model_version_by_alias("tabular-training", "champion").version) == "1"
+    assert _runs("main")[-1].info.status == "FAILED"
+    assert _runs("register")[-1].info.status == "FAILED"
+
+    # Same parameters at the same clean commit: tuning is reused, register runs again (idempotent).
+    again = mlflow_cli(*run, cwd=launch_dir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"reusing FINISHED run {tuned.info.run_id}" in again.stdout
+    assert len(_runs("tune")) == 1
+    assert _runs("main")[-1].data.tags["train_run_id"] == tuned.info.run_id
+    assert len(client.search_model_versions("name = 'tabular-training'")) == 1
+
+    # Batch scoring of the champion through `mlflow run -e predict`, output at an absolute path.
+    frame = load_breast_cancer(as_frame=True).frame
+    rows = frame.drop(columns="target")
+    rows.to_csv(launch_dir / "rows.csv", index=False)
+    scored = mlflow_cli(
+        "run", str(repo), "-e", "predict", "--env-manager", "local",
+        "-P", "model_uri=models:/tabular-training@champion", "-P", "input=rows.csv",
+        "-P", f"output={launch_dir / 'scored.csv'}", cwd=launch_dir,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    out = pd.read_csv(launch_dir / "scored.csv")
+    assert len(out) == len(rows)
+    assert (out["prediction"] == frame["target"]).mean() > 0.95
+    pd.testing.assert_frame_equal(out[rows.columns], rows)
+    (predicted,) = _runs_anywhere("predict")
+    assert predicted.data.metrics["rows_in"] == predicted.data.metrics["rows_out"] == len(rows)
+    assert predicted.data.tags["model_version"] == "1"
+
+
+def _runs_anywhere(entry_point: str):
+    experiments = [e.experiment_id for e in MlflowClient().search_experiments()]
+    return MlflowClient().search_runs(
+        experiments, filter_string=f"tags.`mlflow.project.entryPoint` = '{entry_point}'"
+    )

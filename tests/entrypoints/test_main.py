@@ -1,0 +1,51 @@
+"""main (the pipeline) in process: its parameters are checked before any step is launched."""
+
+from __future__ import annotations
+
+import pytest
+
+from entrypoints import main as pipeline
+from tests.entrypoints.conftest import all_runs
+
+
+def test_train_params_are_parsed_against_the_trainers_mlproject_parameters():
+    parsed = pipeline.parse_train_params("n_estimators=5 max_depth='3'", "train_sklearn")
+    assert parsed == {"n_estimators": "5", "max_depth": "3"}
+    assert pipeline.parse_train_params("hidden_sizes=32,16", "train_pytorch") == {
+        "hidden_sizes": "32,16"
+    }
+    with pytest.raises(ValueError, match="'n_trees=5' is not key=value with a parameter of"):
+        pipeline.parse_train_params("n_trees=5", "train_sklearn")
+    with pytest.raises(ValueError, match="'seed=1' is not key=value"):  # main's own parameter
+        pipeline.parse_train_params("seed=1", "train_sklearn")
+    with pytest.raises(ValueError, match="'max_depth' is not key=value"):
+        pipeline.parse_train_params("max_depth", "train_sklearn")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--tune", "false", "--trainer", "sklearn", "--train-params", "n_trees=5"], "n_trees=5"),
+        (["--train-params", "n_estimators=5"], "train_params applies to tune=false"),
+        (["--threshold", "high"], "expected float, got 'high'"),
+        (["--margin", "-0.1"], "expected a number in [0.0, inf)"),
+        (["--env-manager", "conda"], "invalid choice: 'conda'"),
+        (["--trainer", "lightgbm"], "invalid choice: 'lightgbm'"),
+    ],
+)
+def test_bad_pipeline_parameters_stop_before_any_step_runs(argv, message, capsys):
+    assert pipeline.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert all_runs() == []
+
+
+def test_a_failing_step_fails_the_pipeline_and_names_the_step(capsys):
+    argv = ["--tune", "false", "--trainer", "sklearn", "--data", "builtin:nothing"]
+    assert pipeline.main([*argv, "--env-manager", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "error: step train_sklearn failed: run " in err
+    assert "data 'builtin:nothing': unknown builtin dataset" in err
+    runs = {r.data.tags["entry_point"]: r for r in all_runs()}
+    assert set(runs) == {"main", "train_sklearn"}
+    assert runs["main"].info.status == runs["train_sklearn"].info.status == "FAILED"
+    assert runs["train_sklearn"].data.tags["mlflow.parentRunId"] == runs["main"].info.run_id

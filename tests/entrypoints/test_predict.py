@@ -1,0 +1,121 @@
+"""predict through main([...]) in process: pandas and spark_udf scoring, outputs, bad input."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from entrypoints import predict, train_sklearn
+from tests.entrypoints.conftest import all_runs
+
+NAME = "churn"
+URI = f"models:/{NAME}@champion"
+
+
+@pytest.fixture
+def champion(churn_csv) -> str:
+    """A small forest on the churn table, registered as ``churn@champion``; its run id."""
+    argv = ["--data", str(churn_csv), "--target", "churn", "--n-estimators", "15"]
+    assert train_sklearn.main([*argv, "--autolog", "false"]) == 0
+    (run,) = all_runs()
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", NAME)
+    MlflowClient().set_registered_model_alias(NAME, "champion", version.version)
+    return run.info.run_id
+
+
+def _predict_runs():
+    return [r for r in all_runs() if r.data.tags.get("entry_point") == "predict"]
+
+
+def _expected(churn_csv) -> pd.DataFrame:
+    rows = pd.read_csv(churn_csv)
+    return pd.concat([rows, mlflow.pyfunc.load_model(URI).predict(rows)], axis=1)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_pandas_scoring_writes_rows_plus_predictions_and_logs_them(
+    champion, churn_csv, tmp_path, suffix
+):
+    out = tmp_path / f"scored{suffix}"
+    assert predict.main(["--model-uri", URI, "--input", str(churn_csv), "--output", str(out)]) == 0
+    scored = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    expected = _expected(churn_csv)
+    if suffix == ".csv":
+        expected = pd.read_csv(pd.io.common.StringIO(expected.to_csv(index=False)))
+    pd.testing.assert_frame_equal(scored, expected)
+    (run,) = _predict_runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["rows_in"] == run.data.metrics["rows_out"] == 400
+    assert run.data.metrics["rows_per_second"] > 0
+    assert run.data.tags["model_version"] == "1"
+    assert run.data.tags["model_run_id"] == champion
+    logged = MlflowClient().list_artifacts(run.info.run_id, "predictions")
+    assert [a.path for a in logged] == [f"predictions/scored{suffix}"]
+
+
+@pytest.mark.slow
+def test_spark_udf_scoring_equals_pandas_scoring(champion, churn_csv, tmp_path):
+    rows = pd.read_csv(churn_csv)
+    rows.to_parquet(tmp_path / "rows.parquet")  # keeps pandas' dtypes, unlike CSV inference
+    out = tmp_path / "scored.parquet"
+    argv = ["--input", str(tmp_path / "rows.parquet"), "--output", str(out)]
+    assert predict.main(["--model-uri", URI, *argv, "--engine", "spark"]) == 0
+    scored = pd.read_parquet(out)  # Spark's output folder
+    assert len(scored) == 400
+    expected = _expected(churn_csv)
+    key = ["tenure_months", "monthly_charges", "support_tickets", "customer_plan", "region"]
+    left = scored.sort_values(key, na_position="first").reset_index(drop=True)
+    right = expected.sort_values(key, na_position="first").reset_index(drop=True)
+    probabilities = ["probability_no", "probability_yes"]
+    pd.testing.assert_frame_equal(left[probabilities], right[probabilities])
+    assert (left["prediction"] == right["prediction"]).all()
+    (run,) = _predict_runs()
+    assert run.data.metrics["rows_out"] == 400
+    parts = MlflowClient().list_artifacts(run.info.run_id, "predictions/scored.parquet")
+    assert any(a.path.endswith(".parquet") for a in parts)
+
+
+def test_missing_column_fails_the_run_with_mlflows_schema_message(
+    champion, churn_csv, tmp_path, capsys
+):
+    pd.read_csv(churn_csv).drop(columns="region").to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "scored.csv"
+    argv = ["--model-uri", URI, "--input", str(tmp_path / "rows.csv"), "--output", str(out)]
+    assert predict.main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        "error: input does not fit the model's signature: Model is missing inputs ['region']" in err
+    )
+    assert len(err) < 1000  # not the whole input echoed back
+    (run,) = _predict_runs()
+    assert run.info.status == "FAILED"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("model_uri", "message"),
+    [
+        (
+            f"models:/{NAME}@production",
+            "model 'churn' has no alias 'production' (aliases: champion)",
+        ),
+        ("models:/nobody@champion", "no registered model 'nobody'"),
+        ("runs:/0123456789abcdef0123456789abcdef/model", "no model there"),
+    ],
+)
+def test_a_model_that_does_not_exist_is_named(champion, churn_csv, capsys, model_uri, message):
+    assert predict.main(["--model-uri", model_uri, "--input", str(churn_csv)]) == 2
+    assert message in capsys.readouterr().err
+    (run,) = _predict_runs()
+    assert run.info.status == "FAILED"
+
+
+def test_output_must_be_absolute_under_mlflow_run_and_a_known_format(monkeypatch):
+    assert predict.output_path("") is None
+    with pytest.raises(ValueError, match=r"use a \.csv or \.parquet file name"):
+        predict.output_path("/tmp/out.json")
+    monkeypatch.setenv("MLFLOW_RUN_ID", "x")
+    with pytest.raises(ValueError, match="is relative; under 'mlflow run'"):
+        predict.output_path("out.csv")
