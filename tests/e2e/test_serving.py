@@ -1,0 +1,101 @@
+"""`mlflow models serve` of the champion answers raw rows as the in-process model does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from entrypoints import register, train_sklearn
+from tests.e2e.conftest import BIN
+
+pytestmark = pytest.mark.slow
+
+NAME = "churn"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def server(churn_csv, tmp_path) -> Iterator[str]:
+    """The churn champion served on a free 127.0.0.1 port; yields the base URL."""
+    argv = ["--data", str(churn_csv), "--target", "churn", "--n-estimators", "30"]
+    assert train_sklearn.main([*argv, "--autolog", "false"]) == 0
+    run_id = (
+        MlflowClient()
+        .search_runs([e.experiment_id for e in MlflowClient().search_experiments()])[0]
+        .info.run_id
+    )
+    assert register.main(["--run-id", run_id, "--model-name", NAME, "--promote", "true"]) == 0
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{NAME}@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "server did not answer /ping in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_served_champion_answers_like_in_process_and_refuses_a_wrong_column(server, raw_rows):
+    expected = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(raw_rows)
+    split = json.loads(raw_rows.to_json(orient="split", index=False))
+    records = json.loads(raw_rows.to_json(orient="records"))
+    for payload in ({"dataframe_split": split}, {"dataframe_records": records}):
+        status, body = _post(f"{server}/invocations", payload)
+        assert status == 200, body
+        served = pd.DataFrame(body["predictions"])
+        assert list(served["prediction"]) == list(expected["prediction"])
+        for column in ("probability_no", "probability_yes"):
+            assert served[column].tolist() == pytest.approx(expected[column].tolist(), abs=1e-12)
+
+    # A wrong column is the client's fault: a 400 with MLflow's schema message, not a 500.
+    wrong = raw_rows.rename(columns={"region": "area"})
+    split = json.loads(wrong.to_json(orient="split", index=False))
+    status, body = _post(f"{server}/invocations", {"dataframe_split": split})
+    assert status == 400, body
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Model is missing inputs ['region']" in body["message"]
