@@ -7,6 +7,7 @@ strings and missing values train and serve the same way.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -33,13 +34,22 @@ def normalize_features(
     Numbers become float64 so a missing value is representable in every numeric column (also in
     the model signature); categories become Python objects (strings, or NaN when missing).
     """
-    out = pd.DataFrame(index=features.index)
+    columns = {}
     for name in numeric:
-        out[name] = pd.to_numeric(features[name], errors="raise").astype("float64")
+        column = features[name]
+        if column.dtype != "float64":  # already-typed columns pass without a copy
+            column = pd.to_numeric(column, errors="raise").astype("float64")
+        columns[name] = column
     for name in categorical:
-        column = features[name].astype(object)
-        out[name] = column.where(column.isna(), column.astype(str)).astype(object)
-    return out
+        column = features[name]
+        if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) not in (
+            "string",
+            "empty",
+        ):
+            missing = column.isna()  # NaN, None and pd.NA all become NaN
+            column = column.astype(str).astype(object).where(~missing, np.nan)
+        columns[name] = column
+    return pd.DataFrame(columns, index=features.index)
 
 
 def build_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
