@@ -1,5 +1,6 @@
 # Two commands for a fresh machine (see README.md):
-#   make run    build the pinned env, train with an absolute local sqlite store, print the UI command
+#   make run    build the pinned env, run the pipeline (tune, gate, register) on an absolute local
+#               sqlite store with artifacts beside it, print the UI command
 #   make test   build the pinned env plus dev tools and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STORE ?= $(CURDIR)/mlflow.db
 TRACKING_URI ?= sqlite:///$(STORE)
-ENTRY ?= train_sklearn
+ENTRY ?= main
+# The experiment follows the naming convention: main -> pipeline, train_* -> train, else its name.
+STAGE ?= $(if $(filter main,$(ENTRY)),pipeline,$(if $(filter train_%,$(ENTRY)),train,$(ENTRY)))
 
 .PHONY: venv run ui test lint format lock
 
@@ -18,10 +21,14 @@ $(STAMP): requirements.lock requirements-dev.lock
 
 venv: $(STAMP)
 
+# The experiment is created first, with its artifacts beside the database (the launcher would
+# put them in ./mlruns of wherever it was started).
 run: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(TRACKING_URI)" \
-	  $(BIN)/mlflow run . -e $(ENTRY) --env-manager local \
-	  --experiment-name "$$($(BIN)/python -c 'from common.tracking import experiment_name; print(experiment_name("train"))')"
+	export PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(TRACKING_URI)" \
+	  MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false; \
+	  experiment_id=$$($(BIN)/python -c 'from common import tracking; \
+	    print(tracking.ensure_experiment(tracking.experiment_name("$(STAGE)")))') && \
+	  $(BIN)/mlflow run . -e $(ENTRY) --env-manager local --experiment-id $$experiment_id
 	@echo "Runs are in $(TRACKING_URI); browse them with:"
 	@echo "  $(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI)"
 
