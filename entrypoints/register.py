@@ -30,6 +30,7 @@ from common.errors import UserInputError
 ENTRY_POINT = "register"
 MODES = ("enabled", "dry_run", "disabled")
 UC_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
 
@@ -82,6 +83,24 @@ def validate_name(name: str, registry_uri: str) -> None:
         raise UserInputError(
             f"model_name '{name}': use letters, digits, '_', '.' and '-', starting with a "
             "letter or digit"
+        )
+
+
+def validate_alias(alias: str) -> None:
+    """Refuse aliases MLflow reserves (``latest``, ``v<N>``) or would reject, up front."""
+    if not ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        raise UserInputError(
+            f"alias '{alias}': use letters, digits, '_' and '-' (not 'latest' or 'v<number>', "
+            "which MLflow reserves)"
+        )
+
+
+def check_uc_signature(info) -> None:
+    """Unity Catalog registers only models whose signature has inputs and outputs."""
+    signature = info.signature
+    if signature is None or signature.inputs is None or signature.outputs is None:
+        raise UserInputError(
+            f"model {info.model_uri}: Unity Catalog needs a signature with inputs and outputs"
         )
 
 
@@ -185,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args) -> int:
     registry_uri = args.registry_uri or mlflow.get_registry_uri()
     validate_name(args.model_name, registry_uri)  # before any registry is contacted
+    validate_alias(args.alias)
     if args.registry_uri:
         mlflow.set_registry_uri(args.registry_uri)
     with training.entry_point_run(ENTRY_POINT, args, stage="register"):
@@ -207,9 +227,11 @@ def _run(args) -> int:
             )
         model_uri = f"runs:/{run.info.run_id}/model"
         try:
-            mlflow.models.get_model_info(model_uri)
+            info = mlflow.models.get_model_info(model_uri)
         except Exception as exc:
             raise UserInputError(f"run {run.info.run_id} has no model named 'model'") from exc
+        if registry_uri.startswith("databricks-uc"):
+            check_uc_signature(info)
         status, failures, candidate, champion = "skipped", [], None, None
         if args.mode != "disabled":
             table, split = held_out(run)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import mlflow
 import pytest
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 
 from entrypoints import register, train_sklearn
 from tests.entrypoints.conftest import all_runs
@@ -88,6 +91,9 @@ def test_best_run_is_chosen_by_metric():
         (["--run-id", "RUN", "--metric", "test_rmse"], "metric 'test_rmse' is not on run"),
         (["--run-id", "RUN", "--threshold", "high"], "argument --threshold"),
         (["--run-id", "best"], "run_id=best needs a metric"),
+        (["--run-id", "RUN", "--alias", "v2"], "alias 'v2'"),
+        (["--run-id", "RUN", "--alias", "latest"], "alias 'latest'"),
+        (["--run-id", "RUN", "--alias", "new champion"], "alias 'new champion'"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_registered(argv, message, capsys):
@@ -96,3 +102,25 @@ def test_bad_input_is_refused_and_nothing_is_registered(argv, message, capsys):
     assert register.main(argv) == 2
     assert message in capsys.readouterr().err
     assert not MlflowClient().search_registered_models()
+
+
+def test_a_run_without_a_model_is_refused(capsys):
+    with mlflow.start_run() as run:
+        mlflow.log_metric("test_roc_auc", 0.99)
+    assert register.main(["--run-id", run.info.run_id, "--model-name", NAME]) == 2
+    assert f"run {run.info.run_id} has no model named 'model'" in capsys.readouterr().err
+    assert not MlflowClient().search_registered_models()
+
+
+def test_unity_catalog_needs_a_signature_with_outputs(capsys):
+    class Echo(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    inputs_only = ModelSignature(inputs=Schema([ColSpec("double", "x")]))
+    with mlflow.start_run() as run:
+        mlflow.log_metric("test_roc_auc", 0.99)
+        mlflow.pyfunc.log_model(name="model", python_model=Echo(), signature=inputs_only)
+    argv = ["--run-id", run.info.run_id, "--registry-uri", "databricks-uc"]
+    assert register.main([*argv, "--model-name", "main.default.churn"]) == 2
+    assert "Unity Catalog needs a signature with inputs and outputs" in capsys.readouterr().err
