@@ -119,6 +119,19 @@ def git_state(path: Path = PROJECT_ROOT) -> tuple[str | None, str]:
     return commit, dirty
 
 
+def git_location(path: Path = PROJECT_ROOT) -> tuple[str, str] | None:
+    """(repository top folder, project subfolder inside it) of ``path``, or None outside git."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "--show-prefix"],
+            cwd=path, capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    top, _, prefix = done.stdout.partition("\n")
+    return top.strip(), prefix.strip().rstrip("/")
+
+
 def _check_launcher_run(run_id: str, stage: str) -> None:
     uri = mlflow.get_tracking_uri()
     try:
@@ -165,6 +178,8 @@ def tracked_run(
     try:
         commit, dirty = git_state()
         tags = {"entry_point": entry_point, "git_dirty": dirty}
+        if location := git_location():  # where `reproduce` finds the code again
+            tags["project_repo"], tags["project_subdir"] = location
         existing = run.data.tags
         if commit and "mlflow.source.git.commit" not in existing:
             tags["mlflow.source.git.commit"] = commit

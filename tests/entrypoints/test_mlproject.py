@@ -32,6 +32,7 @@ def test_every_entry_point_has_a_module_of_the_same_name():
         "tune",
         "register",
         "predict",
+        "reproduce",
     }
     for name in ENTRY_POINTS:
         assert f"python -m entrypoints.{name} " in PROJECT.get_entry_point(name).command

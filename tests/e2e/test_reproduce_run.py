@@ -1,0 +1,54 @@
+"""`mlflow run . -e reproduce` reruns a train_xgboost run at its commit with zero difference."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.projects import run as mlflow_run
+from mlflow.tracking import MlflowClient
+
+from tests.e2e.conftest import mlflow_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_reproduce_reports_zero_difference_for_a_train_xgboost_run(project_repo, launch_dir):
+    repo, sha = project_repo
+    original = mlflow_run(
+        str(repo), entry_point="train_xgboost", parameters={"n_estimators": "200"},
+        env_manager="local", experiment_name="tabular-training/train",
+    )  # fmt: skip
+    done = mlflow_cli(
+        "run", str(repo), "-e", "reproduce", "--env-manager", "local",
+        "--experiment-name", "tabular-training/reproduce", "-P", f"run_id={original.run_id}",
+        cwd=launch_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("tabular-training/reproduce").experiment_id],
+        filter_string="tags.`mlflow.project.entryPoint` = 'reproduce'",
+    )
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["reproduced"] == "true"
+    assert run.data.metrics["max_abs_difference"] == 0.0
+    rerun = client.get_run(run.data.tags["rerun_run_id"])
+    assert rerun.data.tags["reproduces"] == original.run_id
+    assert rerun.data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert rerun.data.tags["mlflow.source.git.commit"] == sha
+    report = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/reproduction.csv")
+    )
+    judged = report[report["judged"]]
+    original_metrics = client.get_run(original.run_id).data.metrics
+    assert set(judged["metric"]) == set(original_metrics)
+    assert {"test_rmse", "test_r2", "best_iteration"} <= set(judged["metric"])
+    assert (judged["difference"] == 0.0).all()
+    # The rerun's model exists and is the same model: same predictions on the same rows.
+    rows = pd.DataFrame(
+        mlflow.models.Model.load(f"runs:/{original.run_id}/model").load_input_example()
+    )
+    before = mlflow.pyfunc.load_model(f"runs:/{original.run_id}/model").predict(rows)
+    after = mlflow.pyfunc.load_model(f"runs:/{rerun.info.run_id}/model").predict(rows)
+    pd.testing.assert_frame_equal(before, after)
