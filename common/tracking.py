@@ -134,17 +134,20 @@ def git_location(path: Path = PROJECT_ROOT) -> tuple[str, str] | None:
 
 def _check_launcher_run(run_id: str, stage: str) -> None:
     uri = mlflow.get_tracking_uri()
+    hint = ""
+    if is_relative_local_uri(uri):
+        hint = (
+            f" The tracking URI '{uri}' is relative, and this command runs in "
+            f"'{Path.cwd()}' (a temporary clone for git-URL runs), so it opened a different "
+            "store than the launcher. Use an absolute URI, e.g. "
+            "MLFLOW_TRACKING_URI=sqlite:////abs/path/mlflow.db."
+        )
+        db = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
+        if db is not None and not Path(db).exists():  # refuse before sqlite creates a stray store
+            raise UserInputError(f"run {run_id} started by 'mlflow run' is not in '{uri}'.{hint}")
     try:
         run = MlflowClient().get_run(run_id)
     except MlflowException as exc:
-        hint = ""
-        if is_relative_local_uri(uri):
-            hint = (
-                f" The tracking URI '{uri}' is relative, and this command runs in "
-                f"'{Path.cwd()}' (a temporary clone for git-URL runs), so it opened a different "
-                "store than the launcher. Use an absolute URI, e.g. "
-                "MLFLOW_TRACKING_URI=sqlite:////abs/path/mlflow.db."
-            )
         raise UserInputError(
             f"run {run_id} started by 'mlflow run' is not in '{uri}'.{hint}"
         ) from exc

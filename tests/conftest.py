@@ -64,9 +64,9 @@ def git(*args: str, cwd: Path) -> str:
     return done.stdout.strip()
 
 
-def snapshot_project(dest: Path) -> str:
-    """Copy the working tree (tracked and untracked, minus ignored files) into a fresh git repo
-    at ``dest`` with one commit; returns its full sha.
+def snapshot_project(dest: Path, *, repo_root: Path | None = None) -> str:
+    """Copy the working tree (tracked and untracked, minus ignored files) to ``dest`` and commit
+    it in a fresh git repo at ``repo_root`` (default ``dest``); returns the commit's full sha.
 
     Tests that need a clean tree at a known commit (step reuse, reproduce, git-URL runs) use it,
     so they test the code as it is now, not the last commit of the checkout.
@@ -77,10 +77,11 @@ def snapshot_project(dest: Path) -> str:
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    git("init", "-q", "-b", "main", cwd=dest)
-    git("add", "-A", cwd=dest)
-    git("commit", "-q", "-m", "snapshot for tests", cwd=dest)
-    return git("rev-parse", "HEAD", cwd=dest)
+    root = repo_root or dest
+    git("init", "-q", "-b", "main", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "snapshot for tests", cwd=root)
+    return git("rev-parse", "HEAD", cwd=root)
 
 
 @pytest.fixture(scope="session")

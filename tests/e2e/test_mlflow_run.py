@@ -115,19 +115,17 @@ def test_bad_parameters_exit_nonzero_with_the_reason_and_a_failed_run(
     assert not MlflowClient().list_artifacts(run.info.run_id)
 
 
-def test_relative_tracking_uri_the_command_cannot_reach_is_named(tmp_path, launch_dir):
+def test_relative_tracking_uri_the_command_cannot_reach_is_named(project_repo, launch_dir):
     # Like a git-URL run: the command runs in another directory (a copy of the project), so a
     # relative sqlite URI opens a different, empty store there.
-    project_copy = tmp_path / "clone"
-    subprocess.run(
-        ["git", "clone", "-q", str(PROJECT_ROOT), str(project_copy)], check=True, timeout=120
-    )
+    project_copy, _ = project_repo
     done = mlflow_cli(
         "run", str(project_copy), "-e", "train_sklearn", "--env-manager", "local",
         cwd=launch_dir, env={"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"},
     )  # fmt: skip
     assert done.returncode != 0
     assert "The tracking URI 'sqlite:///mlflow.db' is relative" in done.stderr
+    assert not (project_copy / "mlflow.db").exists()  # no stray store where the command ran
     mlflow.set_tracking_uri(f"sqlite:///{launch_dir / 'mlflow.db'}")
     (run,) = MlflowClient().search_runs(["0"])
     assert run.info.status == "FAILED"
