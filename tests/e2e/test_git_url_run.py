@@ -16,18 +16,12 @@ from mlflow.tracking import MlflowClient
 
 from entrypoints import reproduce
 from tests.conftest import git, snapshot_project
-from tests.e2e.conftest import mlflow_cli, predict_in_fresh_process
+from tests.e2e.conftest import free_port, mlflow_cli, predict_in_fresh_process
 
 pytestmark = pytest.mark.slow
 
 EXPERIMENT = "tabular-training/train"
 SUBDIR = "ml/tabular-training"  # MLflow refuses a '.' in the part after '#'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +35,7 @@ def daemon(project_repo, tmp_path_factory) -> Iterator[dict[str, tuple[str, str]
     (mono / SUBDIR).mkdir(parents=True)
     mono_sha = snapshot_project(mono / SUBDIR, repo_root=mono)
     git("clone", "-q", "--bare", str(mono), str(served / "mono.git"), cwd=served)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={served}",
          "--listen=127.0.0.1", f"--port={port}", str(served)],

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,17 +16,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import register, train_sklearn
-from tests.e2e.conftest import BIN
+from tests.e2e.conftest import BIN, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
 NAME = "churn"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _post(url: str, payload: dict) -> tuple[int, dict]:
@@ -53,7 +45,7 @@ def server(churn_csv, tmp_path) -> Iterator[str]:
         .info.run_id
     )
     assert register.main(["--run-id", run_id, "--model-name", NAME, "--promote", "true"]) == 0
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{NAME}@champion",
@@ -62,17 +54,7 @@ def server(churn_csv, tmp_path) -> Iterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "server did not answer /ping in 120 s"
-            time.sleep(0.5)
+        wait_for_http(f"{url}/ping", process, tmp_path / "serve.log")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -1,0 +1,188 @@
+"""A local stand-in for the Databricks REST endpoints that MLflow's databricks backend calls.
+
+It answers the DBFS and Jobs calls `mlflow run -b databricks` makes (see
+../shared/MLFLOW_NOTES.md): DBFS ``get-status``, the raw tarball upload to ``/dbfs/...``,
+``jobs/runs/submit`` and ``runs/get``; not ``runs/cancel``, which the CLI never calls. The
+"cluster" is a subprocess that runs the submitted ``shell_command_task`` unchanged except that
+the cluster's absolute folders (``/dbfs``, ``/databricks/mlflow``) live under a scratch root.
+Every request must carry the bearer token it was created with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+# Databricks runtimes have rsync; where this machine lacks it, the cluster gets a stand-in that
+# does what the backend's command asks of it (`rsync -a -v --ignore-existing SRC DESTDIR`).
+RSYNC_STAND_IN = """#!/usr/bin/env bash
+src="${@: -2:1}"; dest="${@: -1}"
+cp -n "$src" "$dest"/
+"""
+
+
+class Workspace:
+    """The emulated workspace; ``url`` is its DATABRICKS_HOST."""
+
+    def __init__(self, root: Path, token: str, cluster_path: str):
+        self.root, self.token = root, token
+        self.uploads: dict[str, bytes] = {}
+        self.submitted: list[dict] = []
+        self.requests: list[tuple[str, str]] = []
+        self.unauthorized: list[str] = []
+        self.jobs: dict[int, subprocess.Popen] = {}
+        bin_dir = root / "cluster-bin"
+        bin_dir.mkdir(parents=True)
+        if shutil.which("rsync") is None:
+            (bin_dir / "rsync").write_text(RSYNC_STAND_IN)
+            (bin_dir / "rsync").chmod(0o755)
+        self.cluster_env = {
+            "PATH": os.pathsep.join([str(bin_dir), cluster_path]),
+            "HOME": str(root / "home"),
+            "LANG": "C.UTF-8",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }
+        (root / "home").mkdir()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Workspace:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.jobs.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        self._server.shutdown()
+        self._server.server_close()
+
+    def local(self, cluster_path: str) -> Path:
+        """Where an absolute path of the cluster lives on this machine."""
+        return self.root / cluster_path.lstrip("/")
+
+    def wait(self, run_id: int, timeout: float) -> int:
+        """Wait for a job's command to end; its exit status."""
+        return self.jobs[run_id].wait(timeout=timeout)
+
+    def job_log(self, run_id: int) -> str:
+        return (self.root / f"job-{run_id}.log").read_text()
+
+    def _start_job(self, body: dict) -> int:
+        run_id = len(self.jobs) + 1
+        task = body["shell_command_task"]
+        command = [
+            part.replace("/dbfs/", f"{self.local('/dbfs')}/").replace(
+                "/databricks/mlflow", str(self.local("/databricks/mlflow"))
+            )
+            for part in task["command"]
+        ]
+        log = (self.root / f"job-{run_id}.log").open("w")
+        self.jobs[run_id] = subprocess.Popen(
+            command, env={**self.cluster_env, **task.get("env_vars", {})}, cwd=self.root,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        return run_id
+
+    def _state(self, run_id: int) -> dict:
+        code = self.jobs[run_id].poll()
+        if code is None:
+            return {"life_cycle_state": "RUNNING", "state_message": "running"}
+        return {
+            "life_cycle_state": "TERMINATED",
+            "result_state": "SUCCESS" if code == 0 else "FAILED",
+        }
+
+    def _handler(self):
+        workspace = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def _reply(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {workspace.token}":
+                    return True
+                workspace.unauthorized.append(self.path)
+                self._reply(HTTPStatus.UNAUTHORIZED, {"error_code": "UNAUTHENTICATED"})
+                return False
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                workspace.requests.append(("GET", url.path))
+                if url.path == "/api/2.0/dbfs/get-status" and self._authorized():
+                    path = json.loads(self._body() or b"{}").get("path", "")
+                    if path in workspace.uploads:
+                        size = len(workspace.uploads[path])
+                        self._reply(200, {"path": path, "is_dir": False, "file_size": size})
+                    else:
+                        self._reply(
+                            HTTPStatus.NOT_FOUND,
+                            {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"{path}"},
+                        )
+                elif url.path == "/api/2.0/jobs/runs/get" and self._authorized():
+                    run_id = int(parse_qs(url.query)["run_id"][0])
+                    self._reply(
+                        200,
+                        {
+                            "run_id": run_id,
+                            "job_id": 1000 + run_id,
+                            "run_page_url": f"{workspace.url}/#job/1/run/{run_id}",
+                            "state": workspace._state(run_id),
+                        },
+                    )
+                elif url.path in ("/api/2.0/dbfs/get-status", "/api/2.0/jobs/runs/get"):
+                    pass  # already answered 401
+                else:  # e.g. the SDK's /.well-known/databricks-config probe
+                    self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
+
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                workspace.requests.append(("POST", url.path))
+                if not self._authorized():
+                    return
+                body = self._body()
+                if url.path.startswith("/dbfs/"):
+                    dbfs_path = url.path.removeprefix("/dbfs")
+                    if dbfs_path in workspace.uploads:
+                        self._reply(
+                            HTTPStatus.CONFLICT,
+                            {
+                                "error_code": "RESOURCE_ALREADY_EXISTS",
+                                "message": "File already exists",
+                            },
+                        )
+                        return
+                    workspace.uploads[dbfs_path] = body
+                    target = workspace.local("/dbfs") / dbfs_path.lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(body)  # what the cluster sees through its DBFS mount
+                    self._reply(200, {})
+                elif url.path == "/api/2.0/jobs/runs/submit":
+                    request = json.loads(body)
+                    workspace.submitted.append(request)
+                    self._reply(200, {"run_id": workspace._start_job(request)})
+                else:
+                    self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
+
+        return Handler
