@@ -77,6 +77,9 @@ def already_ran(entry_point: str, params: dict[str, str], experiment_id: str) ->
     """A FINISHED run of ``entry_point`` with ``params`` at this clean commit, or None."""
     commit, dirty = tracking.git_state()
     if commit is None or dirty != "false":
+        print(
+            f"step {entry_point}: not reusing earlier runs: the working tree is not a clean commit"
+        )
         return None  # uncommitted code: an earlier run may have trained something else
     runs = MlflowClient().search_runs(
         [experiment_id],

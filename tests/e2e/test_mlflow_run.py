@@ -66,10 +66,12 @@ def test_defaults_run_tracked_and_the_model_serves_in_a_fresh_process(entry_poin
     assert fresh["prediction"].notna().all()
 
 
-@pytest.mark.parametrize("entry_point", TRAINERS)
 def test_user_csv_with_strings_and_missing_values_through_the_cli(
-    entry_point, tmp_path, churn_csv, raw_rows, launch_dir
+    tmp_path, churn_csv, raw_rows, launch_dir
 ):
+    # One trainer here: every trainer trains on this CSV in process (tests/entrypoints) and
+    # runs through `mlflow run` on its defaults above; the CLI path is the same for all.
+    entry_point = "train_xgboost"
     fast = [arg for k, v in FAST[entry_point].items() for arg in ("-P", f"{k}={v}")]
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", entry_point, "--env-manager", "local",
@@ -94,8 +96,7 @@ def test_user_csv_with_strings_and_missing_values_through_the_cli(
         ("train_sklearn", "max_dept=5", "unknown parameter(s): --max_dept 5"),
         ("train_sklearn", "n_estimators=abc", "argument --n-estimators: expected int, got 'abc'"),
         ("train_sklearn", "data=/nonexistent/table.csv", "no such file"),
-        ("train_xgboost", "learning_rate=0", "argument --learning-rate: expected a number in"),
-        ("train_pytorch", "batch_size=100000", "batch_size=100000 is larger than the"),
+        # Each trainer's own value checks are tested in process (tests/entrypoints).
     ],
 )
 def test_bad_parameters_exit_nonzero_with_the_reason_and_a_failed_run(
