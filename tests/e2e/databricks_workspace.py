@@ -2,7 +2,7 @@
 
 It answers the DBFS and Jobs calls `mlflow run -b databricks` makes (see
 ../shared/MLFLOW_NOTES.md): DBFS ``get-status``, the raw tarball upload to ``/dbfs/...``,
-``jobs/runs/submit`` and ``runs/get``; not ``runs/cancel``, which the CLI never calls. The
+``jobs/runs/submit``, ``runs/get`` and ``runs/cancel`` (``SubmittedRun.cancel()``). The
 "cluster" is a subprocess that runs the submitted ``shell_command_task`` unchanged except that
 the cluster's absolute folders (``/dbfs``, ``/databricks/mlflow``) live under a scratch root.
 Every request must carry the bearer token it was created with.
@@ -39,6 +39,7 @@ class Workspace:
         self.requests: list[tuple[str, str]] = []
         self.unauthorized: list[str] = []
         self.jobs: dict[int, subprocess.Popen] = {}
+        self.cancelled: set[int] = set()
         bin_dir = root / "cluster-bin"
         bin_dir.mkdir(parents=True)
         if shutil.which("rsync") is None:
@@ -97,6 +98,8 @@ class Workspace:
         code = self.jobs[run_id].poll()
         if code is None:
             return {"life_cycle_state": "RUNNING", "state_message": "running"}
+        if run_id in self.cancelled:
+            return {"life_cycle_state": "TERMINATED", "result_state": "CANCELED"}
         return {
             "life_cycle_state": "TERMINATED",
             "result_state": "SUCCESS" if code == 0 else "FAILED",
@@ -182,6 +185,14 @@ class Workspace:
                     request = json.loads(body)
                     workspace.submitted.append(request)
                     self._reply(200, {"run_id": workspace._start_job(request)})
+                elif url.path == "/api/2.0/jobs/runs/cancel":
+                    run_id = int(json.loads(body)["run_id"])
+                    workspace.cancelled.add(run_id)
+                    job = workspace.jobs[run_id]
+                    if job.poll() is None:  # the whole command: bash, mlflow run, the script
+                        os.killpg(job.pid, signal.SIGTERM)
+                        job.wait(timeout=60)
+                    self._reply(200, {})
                 else:
                     self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
 

@@ -136,6 +136,41 @@ def test_databricks_backend_runs_the_project_on_the_emulated_cluster(
     assert not [text[:200] for text in logged if TOKEN in text]
 
 
+CANCEL_SCRIPT = """
+import json, sys, mlflow
+submitted = mlflow.projects.run(
+    sys.argv[1], entry_point="train_pytorch", parameters={"epochs": "100000", "patience": "100000"},
+    backend="databricks", backend_config=sys.argv[2], env_manager="local",
+    experiment_name=sys.argv[3], synchronous=False,
+)
+submitted.cancel()
+print(json.dumps({"run_id": submitted.run_id, "status": submitted.get_status()}))
+"""
+
+
+def test_cancelling_a_submitted_run_cancels_the_cluster_job(project_repo, mlflow_server, tmp_path):
+    """SubmittedRun.cancel() (Python API) reaches jobs/runs/cancel and the job stops."""
+    repo, _ = project_repo
+    cluster_path = os.pathsep.join([str(BIN), "/usr/bin", "/bin"])
+    with Workspace(tmp_path / "workspace", TOKEN, cluster_path) as workspace:
+        env = {**os.environ, "DATABRICKS_HOST": workspace.url, "DATABRICKS_TOKEN": TOKEN}
+        config = str(PROJECT_ROOT / "databricks" / "cluster.json")
+        done = subprocess.run(
+            [str(BIN / "python"), "-c", CANCEL_SCRIPT, str(repo), config, EXPERIMENT],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert ("POST", "/api/2.0/jobs/runs/cancel") in workspace.requests
+        assert workspace.wait(1, timeout=60) != 0  # stopped, not finished
+    assert result["status"] == "FAILED"  # MLflow maps result_state CANCELED to FAILED
+    # MLflow leaves the tracked run RUNNING after a cancel (README says so, and how to end it).
+    client = MlflowClient()
+    assert client.get_run(result["run_id"]).info.status == "RUNNING"
+    client.set_terminated(result["run_id"], status="KILLED")
+    assert client.get_run(result["run_id"]).info.status == "KILLED"
+
+
 def test_submission_refuses_uncommitted_changes(project_repo, tmp_path):
     repo, _ = project_repo
     work = tmp_path / "checkout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
@@ -120,7 +121,10 @@ def test_unity_catalog_needs_a_signature_with_outputs(capsys):
     inputs_only = ModelSignature(inputs=Schema([ColSpec("double", "x")]))
     with mlflow.start_run() as run:
         mlflow.log_metric("test_roc_auc", 0.99)
-        mlflow.pyfunc.log_model(name="model", python_model=Echo(), signature=inputs_only)
+        mlflow.pyfunc.log_model(
+            name="model", python_model=Echo(), signature=inputs_only,
+            input_example=pd.DataFrame({"x": [1.0]}),
+        )  # fmt: skip
     argv = ["--run-id", run.info.run_id, "--registry-uri", "databricks-uc"]
     assert register.main([*argv, "--model-name", "main.default.churn"]) == 2
     assert "Unity Catalog needs a signature with inputs and outputs" in capsys.readouterr().err
