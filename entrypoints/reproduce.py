@@ -31,6 +31,9 @@ from common.errors import UserInputError
 
 ENTRY_POINT = "reproduce"
 TIMINGS = ("_seconds", "_per_second")
+# Entry points whose rerun only trains and logs; register, main and predict act on the registry
+# or write files, so rerunning them is not a side-effect-free check.
+REPRODUCIBLE = ("train_sklearn", "train_xgboost", "train_pytorch", "tune")
 
 
 def build_parser() -> cli.StrictParser:
@@ -67,10 +70,17 @@ def original_run(run_id: str):
             f"{tags.get('git_dirty', 'not recorded')}): its code is not in commit "
             f"{tags['mlflow.source.git.commit']}, so it cannot be reproduced"
         )
-    if "mlflow.project.entryPoint" not in tags:
+    entry_point = tags.get("mlflow.project.entryPoint")
+    if entry_point is None:
         raise UserInputError(
             f"run {run_id} was not started by 'mlflow run' (no mlflow.project.entryPoint tag); "
             "reproduce reruns launcher runs, whose parameters are the MLproject's"
+        )
+    if entry_point not in REPRODUCIBLE:
+        hint = f" (its training run: {tags['train_run_id']})" if "train_run_id" in tags else ""
+        raise UserInputError(
+            f"run {run_id} is a '{entry_point}' run, which acts on the registry or writes files; "
+            f"reproduce reruns {', '.join(REPRODUCIBLE)} runs{hint}"
         )
     return run
 

@@ -52,6 +52,16 @@ def test_compare_judges_every_metric_but_timings():
             {"mlflow.source.git.commit": "a" * 40, "git_dirty": "false"},
             "was not started by 'mlflow run'",
         ),
+        (
+            {
+                "mlflow.source.git.commit": "a" * 40,
+                "git_dirty": "false",
+                "mlflow.project.entryPoint": "main",
+                "train_run_id": "b" * 32,
+            },
+            "is a 'main' run, which acts on the registry or writes files; reproduce reruns "
+            "train_sklearn, train_xgboost, train_pytorch, tune runs (its training run: " + "b" * 32,
+        ),
     ],
 )
 def test_runs_whose_code_cannot_be_recovered_are_refused(tags, message, capsys):
