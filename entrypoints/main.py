@@ -16,11 +16,9 @@ import shlex
 from collections.abc import Sequence
 
 import mlflow
-import yaml
-from mlflow.exceptions import ExecutionException
 from mlflow.tracking import MlflowClient
 
-from common import cli, metrics, tracking, training
+from common import cli, launcher, metrics, tracking, training
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 from entrypoints import register
@@ -52,15 +50,9 @@ def build_parser() -> cli.StrictParser:
     return parser  # fmt: skip
 
 
-def entry_point_parameters(entry_point: str) -> set[str]:
-    """The parameters MLproject declares for ``entry_point``."""
-    spec = yaml.safe_load((PROJECT_ROOT / "MLproject").read_text())
-    return set(spec["entry_points"][entry_point].get("parameters") or {})
-
-
 def parse_train_params(text: str, entry_point: str) -> dict[str, str]:
     """``"n_estimators=50 max_depth=4"`` -> a dict, refusing keys ``entry_point`` lacks."""
-    allowed = entry_point_parameters(entry_point) - {*DATA_PARAMS, "run_name"}
+    allowed = set(launcher.entry_point_parameters(entry_point)) - {*DATA_PARAMS, "run_name"}
     params = {}
     for item in shlex.split(text):
         key, sep, value = item.partition("=")
@@ -91,8 +83,8 @@ def already_ran(entry_point: str, params: dict[str, str], experiment_id: str) ->
         order_by=["attributes.start_time DESC"],
     )
     for run in runs:
-        # The launcher logs a value as the shell-quoted text it substituted ('' for empty).
-        if all(run.data.params.get(k) in (v, shlex.quote(v)) for k, v in params.items()):
+        logged = run.data.params
+        if all(k in logged and launcher.launched_value(logged[k]) == v for k, v in params.items()):
             return run.info.run_id
     return None
 
@@ -104,29 +96,7 @@ def run_step(entry_point: str, params: dict[str, str], env_manager: str, *, reus
         print(f"step {entry_point}: reusing FINISHED run {found} (same parameters and commit)")
         return found
     print(f"step {entry_point}: mlflow run -e {entry_point} --env-manager {env_manager}")
-    try:
-        submitted = mlflow.projects.run(
-            str(PROJECT_ROOT), entry_point=entry_point, parameters=params,
-            env_manager=env_manager, experiment_id=experiment_id, synchronous=True,
-        )  # fmt: skip
-    except ExecutionException as exc:
-        raise UserInputError(f"step {entry_point} failed: {_child_failure(entry_point)}") from exc
-    return submitted.run_id
-
-
-def _child_failure(entry_point: str) -> str:
-    parent = mlflow.active_run().info
-    runs = MlflowClient().search_runs(
-        [parent.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' "
-        f"and tags.`mlflow.project.entryPoint` = '{entry_point}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
-        return "the step's run was not created"
-    run = runs[0]
-    return f"run {run.info.run_id}: {run.data.tags.get('failure_reason', 'see its log')}"
+    return launcher.run_child(PROJECT_ROOT, entry_point, params, env_manager)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,8 +110,8 @@ def _run(args) -> int:
     extra = parse_train_params(args.train_params, train_entry) if not args.tune else {}
     with training.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
         env_manager = args.env_manager
-        if env_manager == "auto":  # the launcher tags only virtualenv and uv
-            env_manager = run.data.tags.get("mlflow.project.env", "local")
+        if env_manager == "auto":
+            env_manager = launcher.env_manager_of(run.data.tags)
         train_params = {k: str(getattr(args, k)) for k in DATA_PARAMS}
         if args.tune:
             train_params |= {"trainer": args.trainer, "max_evals": str(args.max_evals)}

@@ -14,7 +14,6 @@ from a dirty working tree, or without a commit, are refused: their code cannot b
 from __future__ import annotations
 
 import math
-import shlex
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -22,11 +21,10 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.exceptions import ExecutionException, MlflowException
-from mlflow.projects._project_spec import load_project
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import cli, tracking
+from common import cli, launcher, tracking
 from common.errors import UserInputError
 
 ENTRY_POINT = "reproduce"
@@ -111,14 +109,12 @@ def checkout(tags: dict[str, str], into: Path) -> Path:
 def launch_parameters(run, project_dir: Path) -> dict[str, str]:
     """The entry point's parameters as the launcher received them (it logs them shell-quoted)."""
     entry_point = run.data.tags["mlflow.project.entryPoint"]
-    declared = load_project(str(project_dir)).get_entry_point(entry_point).parameters
-    params = {}
-    for name in declared:
-        if name == "run_name" or name not in run.data.params:
-            continue
-        words = shlex.split(run.data.params[name])
-        params[name] = " ".join(words)
-    return params
+    logged = run.data.params
+    return {
+        name: launcher.launched_value(logged[name])
+        for name in launcher.entry_point_parameters(entry_point, project_dir)
+        if name != "run_name" and name in logged
+    }
 
 
 def compare(original: dict[str, float], rerun: dict[str, float], tolerance: float):
@@ -149,12 +145,12 @@ def _run(args) -> int:
     params = {k: v for k, v in vars(args).items() if k != "run_name"}
     with tracking.tracked_run(
         entry_point=ENTRY_POINT, stage="reproduce", params=params, run_name=args.run_name
-    ) as run:
+    ):
         original = original_run(args.run_id)
         tags = original.data.tags
         env_manager = args.env_manager
         if env_manager == "auto":
-            env_manager = tags.get("mlflow.project.env", "local")
+            env_manager = launcher.env_manager_of(tags)
         mlflow.set_tags({"reproduces": args.run_id, "env_manager": env_manager})
         with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
             project_dir = checkout(tags, Path(scratch))
@@ -163,21 +159,15 @@ def _run(args) -> int:
                 tags["mlflow.source.git.commit"],
             )
             print(f"rerunning {entry_point} of run {args.run_id} at commit {commit}")
-            try:
-                rerun = mlflow.projects.run(
-                    str(project_dir), entry_point=entry_point,
-                    parameters=launch_parameters(original, project_dir), env_manager=env_manager,
-                    experiment_id=run.info.experiment_id, synchronous=True,
-                )  # fmt: skip
-            except ExecutionException as exc:
-                raise UserInputError(f"the rerun of {args.run_id} failed: {exc}") from exc
+            parameters = launch_parameters(original, project_dir)
+            rerun_id = launcher.run_child(project_dir, entry_point, parameters, env_manager)
         client = MlflowClient()
-        rerun_metrics = client.get_run(rerun.run_id).data.metrics
+        rerun_metrics = client.get_run(rerun_id).data.metrics
         table, failed = compare(original.data.metrics, rerun_metrics, args.tolerance)
         reproduced = "false" if failed else "true"
-        client.set_tag(rerun.run_id, "reproduces", args.run_id)
-        client.set_tag(rerun.run_id, "reproduced", reproduced)
-        mlflow.set_tags({"reproduced": reproduced, "rerun_run_id": rerun.run_id})
+        client.set_tag(rerun_id, "reproduces", args.run_id)
+        client.set_tag(rerun_id, "reproduced", reproduced)
+        mlflow.set_tags({"reproduced": reproduced, "rerun_run_id": rerun_id})
         mlflow.log_text(table.to_csv(index=False), "reproduction.csv")
         judged = table[table["judged"]]
         largest = judged["difference"].abs().max()
@@ -189,7 +179,7 @@ def _run(args) -> int:
                 f"run {args.run_id} did not reproduce (tolerance {args.tolerance}): "
                 + ", ".join(failed)
             )
-        print(f"reproduced run {args.run_id} as {rerun.run_id}: {len(judged)} metrics equal")
+        print(f"reproduced run {args.run_id} as {rerun_id}: {len(judged)} metrics equal")
     return 0
 
 

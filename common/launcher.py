@@ -1,0 +1,71 @@
+"""Launching this project's entry points as child runs, and reading what `mlflow run` recorded.
+
+Used by the entry points that run others: ``main`` (its steps) and ``reproduce`` (the rerun).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import ExecutionException
+from mlflow.projects._project_spec import load_project
+from mlflow.tracking import MlflowClient
+
+from common.environment import PROJECT_ROOT
+from common.errors import UserInputError
+
+
+def entry_point_parameters(entry_point: str, project_dir: Path = PROJECT_ROOT) -> list[str]:
+    """The parameters the MLproject in ``project_dir`` declares for ``entry_point``."""
+    return list(load_project(str(project_dir)).get_entry_point(entry_point).parameters)
+
+
+def launched_value(logged: str) -> str:
+    """A parameter value as the user gave it: the launcher logs the shell-quoted text it
+    substituted into the command (``''`` for an empty value)."""
+    return " ".join(shlex.split(logged))
+
+
+def env_manager_of(tags: Mapping[str, str]) -> str:
+    """The env manager a launcher run used: its ``mlflow.project.env`` tag (set only for
+    virtualenv and uv), else local."""
+    return tags.get("mlflow.project.env", "local")
+
+
+def run_child(
+    project_dir: Path, entry_point: str, parameters: Mapping[str, str], env_manager: str
+) -> str:
+    """``mlflow run`` an entry point as a child of the active run, in its experiment; run id.
+
+    ``env_manager`` is passed explicitly: MLflow does not hand it down (issue #11849).
+
+    Raises:
+        UserInputError: the child failed; the message carries its ``failure_reason``.
+    """
+    parent = mlflow.active_run().info
+    try:
+        submitted = mlflow.projects.run(
+            str(project_dir), entry_point=entry_point, parameters=dict(parameters),
+            env_manager=env_manager, experiment_id=parent.experiment_id, synchronous=True,
+        )  # fmt: skip
+    except ExecutionException as exc:
+        raise UserInputError(f"step {entry_point} failed: {_child_failure(entry_point)}") from exc
+    return submitted.run_id
+
+
+def _child_failure(entry_point: str) -> str:
+    parent = mlflow.active_run().info
+    runs = MlflowClient().search_runs(
+        [parent.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' "
+        f"and tags.`mlflow.project.entryPoint` = '{entry_point}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return "the step's run was not created"
+    run = runs[0]
+    return f"run {run.info.run_id}: {run.data.tags.get('failure_reason', 'see its log')}"
