@@ -45,8 +45,8 @@ def build_parser() -> cli.StrictParser:
     return parser
 
 
-def resolve_model(model_uri: str) -> dict[str, str]:
-    """Check the model exists; return tags naming what will score (version, source run)."""
+def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[str, str]]:
+    """Check the model exists; return its info and tags naming it (version, source run)."""
     found = {"model_uri": model_uri}
     if model_uri.startswith("models:/") and "@" in model_uri:
         name, _, alias = model_uri.removeprefix("models:/").partition("@")
@@ -68,7 +68,7 @@ def resolve_model(model_uri: str) -> dict[str, str]:
         raise UserInputError(f"model_uri '{model_uri}': no model there ({exc})") from exc
     if info.run_id:
         found["model_run_id"] = info.run_id
-    return found
+    return info, found
 
 
 def output_path(text: str) -> Path | None:
@@ -98,14 +98,25 @@ def score_pandas(model_uri: str, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, scored.set_axis(frame.index)], axis=1)
 
 
-def score_spark(model_uri: str, source: str, destination: Path) -> tuple[int, int]:
-    """Score ``source`` with ``spark_udf`` into Spark's output folder ``destination``."""
+def _spark_table(spark, path: Path, *, typed: bool):
+    """Read a CSV (with a header; column types inferred when ``typed``) or Parquet path."""
+    reader = spark.read.option("header", True).option("inferSchema", typed)
+    return reader.csv(str(path)) if path.suffix.lower() == ".csv" else reader.parquet(str(path))
+
+
+def score_spark(model_uri: str, inputs: list[str], source: Path, destination: Path):
+    """Score ``source`` with ``spark_udf`` into Spark's output folder ``destination``.
+
+    Args:
+        inputs: The model signature's input columns.
+
+    Returns:
+        (rows read, rows written).
+    """
     from pyspark.sql import functions
 
     spark = spark_session.get_or_create("predict", needed_for="engine=spark")
-    reader = spark.read.option("header", True).option("inferSchema", True)
-    frame = reader.csv(source) if source.endswith(".csv") else reader.parquet(source)
-    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.input_names()
+    frame = _spark_table(spark, source, typed=True)
     missing = [c for c in inputs if c not in frame.columns]
     if missing:
         raise UserInputError(f"input is missing column(s) the model needs: {', '.join(missing)}")
@@ -119,13 +130,7 @@ def score_spark(model_uri: str, source: str, destination: Path) -> tuple[int, in
         writer.option("header", True).csv(str(destination))
     else:
         writer.parquet(str(destination))
-    written = spark.read.option("header", True)
-    written = (
-        written.csv(str(destination))
-        if destination.suffix == ".csv"
-        else written.parquet(str(destination))
-    )
-    return frame.count(), written.count()
+    return frame.count(), _spark_table(spark, destination, typed=False).count()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,7 +143,8 @@ def _run(args) -> int:
     with tracking.tracked_run(
         entry_point=ENTRY_POINT, stage="predict", params=params, run_name=args.run_name
     ):
-        mlflow.set_tags(resolve_model(args.model_uri))
+        info, model_tags = resolve_model(args.model_uri)
+        mlflow.set_tags(model_tags)
         scratch = Path(tempfile.mkdtemp(prefix="predict-"))
         start = time.perf_counter()
         if args.engine == "pandas":
@@ -152,11 +158,12 @@ def _run(args) -> int:
                 scored.to_parquet(target, index=False)
             rows_in, rows_out = len(frame), len(scored)
         else:
-            source = str(data.localize(args.input))
-            if Path(source).suffix.lower() not in SUFFIXES:
+            source = data.localize(args.input)
+            if source.suffix.lower() not in SUFFIXES:
                 raise UserInputError(f"input '{args.input}': expected a .csv or .parquet file")
-            target = destination or scratch / f"{Path(source).stem}_predictions.parquet"
-            rows_in, rows_out = score_spark(args.model_uri, source, target)
+            target = destination or scratch / f"{source.stem}_predictions.parquet"
+            inputs = info.signature.inputs.input_names()
+            rows_in, rows_out = score_spark(args.model_uri, inputs, source, target)
         seconds = time.perf_counter() - start
         mlflow.log_metrics(
             {
