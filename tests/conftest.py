@@ -11,6 +11,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.projects import run as mlflow_run
+from mlflow.tracking import MlflowClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHURN_CSV = PROJECT_ROOT / "data" / "churn_sample.csv"
@@ -18,7 +20,12 @@ CHURN_CSV = PROJECT_ROOT / "data" / "churn_sample.csv"
 
 @pytest.fixture(autouse=True)
 def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test gets its own absolute ``sqlite:///`` store; nothing leaks between tests."""
+    """Every test gets its own absolute ``sqlite:///`` store; nothing leaks between tests.
+
+    Tests also run in their temporary folder: experiments that MLflow creates itself (Default,
+    or by the launcher) put artifacts in ``./mlruns`` of the working directory, never the repo.
+    """
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(name, raising=False)
@@ -90,3 +97,21 @@ def project_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     path = tmp_path_factory.mktemp("project") / "tabular-training"
     path.mkdir()
     return path, snapshot_project(path)
+
+
+def all_runs(filter_string: str = ""):
+    """Every run of the test's store matching ``filter_string``, oldest first."""
+    experiments = [e.experiment_id for e in MlflowClient().search_experiments()]
+    return MlflowClient().search_runs(
+        experiments, filter_string=filter_string, order_by=["attributes.start_time ASC"]
+    )
+
+
+def launch(project: Path, entry_point: str, **params: str) -> str:
+    """`mlflow run` an entry point of ``project`` (env manager local) into the train stage's
+    experiment; returns the run id."""
+    submitted = mlflow_run(
+        str(project), entry_point=entry_point, parameters=params, env_manager="local",
+        experiment_name="tabular-training/train",
+    )  # fmt: skip
+    return submitted.run_id

@@ -13,14 +13,13 @@ import json
 import re
 import shlex
 
-import mlflow
 import pytest
 import yaml
 from databricks.bundles.jobs import Job
 from databricks.sdk.service.compute import ClusterSpec, Library
 
 from common.environment import locked_versions
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, all_runs
 
 CLUSTER = json.loads((PROJECT_ROOT / "databricks" / "cluster.json").read_text())
 BUNDLE = yaml.safe_load((PROJECT_ROOT / "databricks.yml").read_text())
@@ -87,6 +86,6 @@ def test_run_entry_point_runs_main_of_an_entry_point(capsys):
     assert runner.main(["nothing"]) == 2
     assert "first argument must be an entry point: main, predict" in capsys.readouterr().err
     assert runner.main(["train_sklearn", *shlex.split("--n-estimators 5 --autolog false")]) == 0
-    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    (run,) = all_runs()
     assert run.info.status == "FINISHED"
     assert run.data.tags["entry_point"] == "train_sklearn"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import reproduce
-from tests.conftest import git, snapshot_project
+from tests.conftest import all_runs, git, snapshot_project
 from tests.e2e.conftest import free_port, mlflow_cli, predict_in_fresh_process
 
 pytestmark = pytest.mark.slow
@@ -106,10 +105,7 @@ def test_git_url_run_at_a_full_sha_is_tracked_with_its_source(daemon, layout, tm
         # checks the commit out from the remote the run came from.
         shutil.rmtree(tags["project_repo"])
         assert reproduce.main(["--run-id", run.info.run_id]) == 0
-        reproduced = MlflowClient().search_runs(
-            [e.experiment_id for e in MlflowClient().search_experiments()],
-            filter_string="tags.entry_point = 'reproduce'",
-        )
+        reproduced = all_runs("tags.entry_point = 'reproduce'")
         assert reproduced[0].data.tags["reproduced"] == "true"
 
 
@@ -137,8 +133,4 @@ def test_short_sha_is_refused_by_mlflow_before_anything_runs(daemon, tmp_path, l
         cwd=launch_dir, env={"TMPDIR": str(_clones_dir(tmp_path))},
     )  # fmt: skip
     assert done.returncode != 0
-    assert not MlflowClient().search_runs(
-        [e.experiment_id for e in MlflowClient().search_experiments()]
-    )
-    shutil.rmtree(_clones_dir(tmp_path), ignore_errors=True)
-    assert os.path.exists(launch_dir)
+    assert not all_runs()

@@ -7,6 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
+from tests.conftest import all_runs
 from tests.e2e.conftest import mlflow_cli
 
 pytestmark = pytest.mark.slow
@@ -80,13 +81,6 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     assert len(out) == len(rows)
     assert (out["prediction"] == frame["target"]).mean() > 0.95
     pd.testing.assert_frame_equal(out[rows.columns], rows)
-    (predicted,) = _runs_anywhere("predict")
+    (predicted,) = all_runs("tags.`mlflow.project.entryPoint` = 'predict'")
     assert predicted.data.metrics["rows_in"] == predicted.data.metrics["rows_out"] == len(rows)
     assert predicted.data.tags["model_version"] == "1"
-
-
-def _runs_anywhere(entry_point: str):
-    experiments = [e.experiment_id for e in MlflowClient().search_experiments()]
-    return MlflowClient().search_runs(
-        experiments, filter_string=f"tags.`mlflow.project.entryPoint` = '{entry_point}'"
-    )

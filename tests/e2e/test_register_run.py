@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from mlflow.projects import run as mlflow_run
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, launch
 from tests.e2e.conftest import mlflow_cli
 
 pytestmark = pytest.mark.slow
 
 
 def test_trained_run_is_registered_and_promoted_through_mlflow_run(launch_dir):
-    trained = mlflow_run(
-        str(PROJECT_ROOT), entry_point="train_sklearn", parameters={"n_estimators": "30"},
-        env_manager="local", experiment_name="tabular-training/train",
-    )  # fmt: skip
+    trained = launch(PROJECT_ROOT, "train_sklearn", n_estimators="30")
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", "register", "--env-manager", "local",
         "--experiment-name", "tabular-training/register",
-        "-P", f"run_id={trained.run_id}", "-P", "model_name=churn", "-P", "promote=true",
+        "-P", f"run_id={trained}", "-P", "model_name=churn", "-P", "promote=true",
         cwd=launch_dir,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     champion = MlflowClient().get_model_version_by_alias("churn", "champion")
-    assert champion.tags["source_run_id"] == trained.run_id
+    assert champion.tags["source_run_id"] == trained
     assert champion.tags["validation_status"] == "passed"

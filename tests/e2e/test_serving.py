@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
 from entrypoints import register, train_sklearn
+from tests.conftest import all_runs
 from tests.e2e.conftest import BIN, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -39,11 +39,8 @@ def server(churn_csv, tmp_path) -> Iterator[str]:
     """The churn champion served on a free 127.0.0.1 port; yields the base URL."""
     argv = ["--data", str(churn_csv), "--target", "churn", "--n-estimators", "30"]
     assert train_sklearn.main([*argv, "--autolog", "false"]) == 0
-    run_id = (
-        MlflowClient()
-        .search_runs([e.experiment_id for e in MlflowClient().search_experiments()])[0]
-        .info.run_id
-    )
+    (run,) = all_runs()
+    run_id = run.info.run_id
     assert register.main(["--run-id", run_id, "--model-name", NAME, "--promote", "true"]) == 0
     port = free_port()
     log = (tmp_path / "serve.log").open("w")

@@ -7,6 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import train_pytorch, train_sklearn, train_xgboost
+from tests.conftest import all_runs
 
 # Each trainer with flags that keep a run to a few seconds.
 TRAINERS = {
@@ -20,11 +21,6 @@ TRAINERS = {
 def trainer(request):
     """(module, fast flags) for every trainer entry point."""
     return TRAINERS[request.param]
-
-
-def all_runs():
-    experiments = [e.experiment_id for e in MlflowClient().search_experiments()]
-    return MlflowClient().search_runs(experiments, order_by=["attributes.start_time ASC"])
 
 
 def only_run():

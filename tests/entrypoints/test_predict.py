@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import predict, train_sklearn
-from tests.entrypoints.conftest import all_runs
+from tests.conftest import all_runs
 
 NAME = "churn"
 URI = f"models:/{NAME}@champion"
@@ -26,7 +26,7 @@ def champion(churn_csv) -> str:
 
 
 def _predict_runs():
-    return [r for r in all_runs() if r.data.tags.get("entry_point") == "predict"]
+    return all_runs("tags.entry_point = 'predict'")
 
 
 def _expected(churn_csv) -> pd.DataFrame:

@@ -10,15 +10,14 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
 from entrypoints import register, train_sklearn
-from tests.entrypoints.conftest import all_runs
+from tests.conftest import all_runs
 
 NAME = "churn-model"
 
 
 def _train(*argv: str) -> str:
     assert train_sklearn.main(["--n-estimators", "20", "--autolog", "false", *argv]) == 0
-    trained = [r for r in all_runs() if r.data.tags.get("entry_point") == "train_sklearn"]
-    return trained[-1].info.run_id
+    return all_runs("tags.entry_point = 'train_sklearn'")[-1].info.run_id
 
 
 def _versions():
@@ -54,7 +53,7 @@ def test_a_worse_model_is_refused_and_champion_stays(capsys):
     assert len(_versions()) == 1
     champion = MlflowClient().get_model_version_by_alias(NAME, "champion")
     assert champion.tags["source_run_id"] == good
-    refused = [r for r in all_runs() if r.data.tags.get("entry_point") == "register"][-1]
+    refused = all_runs("tags.entry_point = 'register'")[-1]
     assert refused.info.status == "FAILED"
     assert refused.data.tags["validation_status"] == "failed"
 

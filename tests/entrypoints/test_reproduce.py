@@ -7,25 +7,14 @@ import shutil
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.projects import run as mlflow_run
 from mlflow.tracking import MlflowClient
 
 from entrypoints import reproduce
-
-
-def _launch(repo, entry_point: str = "train_sklearn", **params: str) -> str:
-    submitted = mlflow_run(
-        str(repo), entry_point=entry_point, parameters=params, env_manager="local",
-        experiment_name="tabular-training/train",
-    )  # fmt: skip
-    return submitted.run_id
+from tests.conftest import all_runs, launch
 
 
 def _reproduce_run():
-    (run,) = mlflow.search_runs(
-        search_all_experiments=True, filter_string="tags.entry_point = 'reproduce'",
-        output_format="list",
-    )  # fmt: skip
+    (run,) = all_runs("tags.entry_point = 'reproduce'")
     return run
 
 
@@ -84,7 +73,7 @@ def test_a_run_made_from_a_dirty_tree_is_refused(project_repo, tmp_path, capsys)
     shutil.copytree(repo, dirty)
     with (dirty / "README.md").open("a") as readme:
         readme.write("\nan uncommitted edit\n")
-    original = _launch(dirty, n_estimators="5")
+    original = launch(dirty, "train_sklearn", n_estimators="5")
     assert MlflowClient().get_run(original).data.tags["git_dirty"] == "true"
     assert reproduce.main(["--run-id", original]) == 2
     assert "was made from a dirty working tree (git_dirty=true)" in capsys.readouterr().err
@@ -93,7 +82,7 @@ def test_a_run_made_from_a_dirty_tree_is_refused(project_repo, tmp_path, capsys)
 @pytest.mark.slow
 def test_a_rerun_that_differs_is_reported_and_fails(project_repo, capsys):
     repo, sha = project_repo
-    original = _launch(repo, n_estimators="10", target="")
+    original = launch(repo, "train_sklearn", n_estimators="10", target="")
     MlflowClient().log_metric(original, "test_accuracy", 0.123)  # as if the result had changed
     assert reproduce.main(["--run-id", original]) == 2
     assert "did not reproduce (tolerance 0.0): test_accuracy" in capsys.readouterr().err

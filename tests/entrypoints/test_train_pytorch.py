@@ -9,7 +9,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from entrypoints import train_pytorch
-from tests.entrypoints.conftest import all_runs, only_run
+from tests.conftest import all_runs
+from tests.entrypoints.conftest import only_run
 
 
 def test_epochs_are_step_metrics_and_the_best_epoch_is_restored(capsys):

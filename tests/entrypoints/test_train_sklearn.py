@@ -7,7 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import train_sklearn
-from tests.entrypoints.conftest import all_runs, logged_models, only_run
+from tests.conftest import all_runs
+from tests.entrypoints.conftest import logged_models, only_run
 
 FAST = ["--n-estimators", "20"]
 

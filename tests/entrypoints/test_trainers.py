@@ -7,7 +7,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from common.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from tests.entrypoints.conftest import all_runs, logged_models, only_run
+from tests.conftest import all_runs
+from tests.entrypoints.conftest import logged_models, only_run
 
 
 def test_classification_run_logs_the_standard_record_and_a_servable_model(trainer):

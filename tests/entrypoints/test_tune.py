@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
 from entrypoints import tune
-from tests.entrypoints.conftest import all_runs, logged_models
+from tests.conftest import all_runs
+from tests.entrypoints.conftest import logged_models
 
 
 def _parent_and_trials():
