@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -65,27 +66,33 @@ def _everything_logged(run_id: str, into: Path) -> list[str]:
     return texts
 
 
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """An emulated workspace whose cluster runs this environment's mlflow and python."""
+    cluster_path = os.pathsep.join([str(BIN), "/usr/bin", "/bin"])
+    with Workspace(tmp_path / "workspace", TOKEN, cluster_path) as emulated:
+        yield emulated
+
+
 def test_databricks_backend_runs_the_project_on_the_emulated_cluster(
-    project_repo, mlflow_server, tmp_path, launch_dir
+    project_repo, mlflow_server, workspace, tmp_path, launch_dir
 ):
     repo, sha = project_repo
     work = _checkout_with_local_clutter(repo, tmp_path)
-    cluster_path = os.pathsep.join([str(BIN), "/usr/bin", "/bin"])
-    with Workspace(tmp_path / "workspace", TOKEN, cluster_path) as workspace:
-        env = {
-            **os.environ,
-            "DATABRICKS_HOST": workspace.url,
-            "DATABRICKS_TOKEN": TOKEN,
-            "PATH": os.pathsep.join([str(BIN), os.environ["PATH"]]),
-        }
-        done = subprocess.run(
-            ["bash", str(work / "tools" / "databricks_run.sh"), "-e", "train_sklearn",
-             "--env-manager", "local", "--experiment-name", EXPERIMENT, "-P", "n_estimators=20"],
-            cwd=launch_dir, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        (submitted,) = workspace.submitted
-        assert workspace.wait(1, timeout=600) == 0, workspace.job_log(1)[-5000:]
+    env = {
+        **os.environ,
+        "DATABRICKS_HOST": workspace.url,
+        "DATABRICKS_TOKEN": TOKEN,
+        "PATH": os.pathsep.join([str(BIN), os.environ["PATH"]]),
+    }
+    done = subprocess.run(
+        ["bash", str(work / "tools" / "databricks_run.sh"), "-e", "train_sklearn",
+         "--env-manager", "local", "--experiment-name", EXPERIMENT, "-P", "n_estimators=20"],
+        cwd=launch_dir, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (submitted,) = workspace.submitted
+    assert workspace.wait(1, timeout=600) == 0, workspace.job_log(1)[-5000:]
 
     # The calls MLflow's backend makes, in order, each with the token from the environment.
     experiment_id = MlflowClient().get_experiment_by_name(EXPERIMENT).experiment_id
@@ -148,21 +155,19 @@ print(json.dumps({"run_id": submitted.run_id, "status": submitted.get_status()})
 """
 
 
-def test_cancelling_a_submitted_run_cancels_the_cluster_job(project_repo, mlflow_server, tmp_path):
+def test_cancelling_a_submitted_run_cancels_the_cluster_job(project_repo, mlflow_server, workspace):
     """SubmittedRun.cancel() (Python API) reaches jobs/runs/cancel and the job stops."""
     repo, _ = project_repo
-    cluster_path = os.pathsep.join([str(BIN), "/usr/bin", "/bin"])
-    with Workspace(tmp_path / "workspace", TOKEN, cluster_path) as workspace:
-        env = {**os.environ, "DATABRICKS_HOST": workspace.url, "DATABRICKS_TOKEN": TOKEN}
-        config = str(PROJECT_ROOT / "databricks" / "cluster.json")
-        done = subprocess.run(
-            [str(BIN / "python"), "-c", CANCEL_SCRIPT, str(repo), config, EXPERIMENT],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        assert ("POST", "/api/2.0/jobs/runs/cancel") in workspace.requests
-        assert workspace.wait(1, timeout=60) != 0  # stopped, not finished
+    env = {**os.environ, "DATABRICKS_HOST": workspace.url, "DATABRICKS_TOKEN": TOKEN}
+    config = str(PROJECT_ROOT / "databricks" / "cluster.json")
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", CANCEL_SCRIPT, str(repo), config, EXPERIMENT],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert ("POST", "/api/2.0/jobs/runs/cancel") in workspace.requests
+    assert workspace.wait(1, timeout=60) != 0  # stopped, not finished
     assert result["status"] == "FAILED"  # MLflow maps result_state CANCELED to FAILED
     # MLflow leaves the tracked run RUNNING after a cancel (README says so, and how to end it).
     client = MlflowClient()
