@@ -23,9 +23,12 @@ import mlflow
 import pandas as pd
 from sklearn.datasets import make_classification
 
-from common import data
+import trainers
+from common import data, training
 from common.step_metrics import StepMetricsLogger
 from entrypoints import train_pytorch, train_xgboost
+
+XGBOOST, PYTORCH = trainers.get("xgboost"), trainers.get("pytorch")
 
 
 def _time(fit: Callable[[Callable | None], object], make_callback) -> float:
@@ -40,13 +43,13 @@ def _time(fit: Callable[[Callable | None], object], make_callback) -> float:
 
 def _fits(split, steps: int) -> dict[str, Callable]:
     return {
-        "xgboost": lambda cb: train_xgboost.train(
-            split.X_train, split.y_train, task="classification", seed=0,
-            n_estimators=steps, early_stopping_rounds=steps, on_round=cb,
+        "xgboost": lambda cb: XGBOOST.fit(
+            split.X_train, split.y_train, task="classification", seed=0, on_step=cb,
+            params=XGBOOST.params(n_estimators=steps, early_stopping_rounds=steps),
         ),
-        "pytorch": lambda cb: train_pytorch.train(
-            split.X_train, split.y_train, task="classification", seed=0,
-            epochs=steps, patience=steps, batch_size=128, on_epoch=cb,
+        "pytorch": lambda cb: PYTORCH.fit(
+            split.X_train, split.y_train, task="classification", seed=0, on_step=cb,
+            params=PYTORCH.params(epochs=steps, patience=steps, batch_size=128),
         ),
     }  # fmt: skip
 
@@ -64,11 +67,11 @@ def _whole_runs(module, argv: list[str], repeats: int) -> tuple[float, float]:
     assert module.main(argv) == 0  # warm-up: first-call costs (autolog patching, imports)
     for _ in range(repeats):
         for logging_on in (False, True):
-            module.StepMetricsLogger = StepMetricsLogger if logging_on else _NoStepLogging
+            training.StepMetricsLogger = StepMetricsLogger if logging_on else _NoStepLogging
             start = time.perf_counter()
             assert module.main(argv) == 0
             times[logging_on].append(time.perf_counter() - start)
-    module.StepMetricsLogger = StepMetricsLogger
+    training.StepMetricsLogger = StepMetricsLogger
     return statistics.median(times[False]), statistics.median(times[True])
 
 

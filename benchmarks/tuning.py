@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
 
 from common import data
-from entrypoints import train_sklearn, tune
+from entrypoints import tune
+from trainers import random_forest
 
 
 def tracking_overhead(n_trials: int) -> None:
@@ -34,17 +35,16 @@ def tracking_overhead(n_trials: int) -> None:
     fit = data.holdout(
         split.X_train, split.y_train, fraction=0.25, seed=0, stratify="classification"
     )
-    space = {**train_sklearn.search_space(), "n_estimators": 20}
+    space = {**random_forest.search_space(), "n_estimators": 20}
     with mlflow.start_run() as parent:
         objective = tune.Objective(
             trainer="sklearn", task="classification", seed=0, metric="test_roc_auc", fit=fit,
             tracking_uri=mlflow.get_tracking_uri(), experiment_id=parent.info.experiment_id,
             parent_run_id=parent.info.run_id, threads=1,
         )  # fmt: skip
-        module = train_sklearn
 
         def plain(params):
-            scores = objective._train_and_score(module, params)
+            scores = objective._train_and_score(params)
             return -scores["validation_roc_auc"]
 
         timings = {}

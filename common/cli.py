@@ -8,9 +8,11 @@ here as an unknown flag and is refused with the list of valid ones.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from common.data import BUILTIN_DATASETS, TASKS
 from common.errors import UserInputError
@@ -103,6 +105,14 @@ def float_in(
     return convert
 
 
+non_negative_float = float_in(0.0, float("inf"), low_open=False)
+
+
+def optional_float(text: str) -> float | None:
+    """``None`` (no threshold) or a finite number."""
+    return None if text == "None" else float_in(float("-inf"), float("inf"))(text)
+
+
 def boolean(text: str) -> bool:
     """``true`` or ``false`` (any case)."""
     lowered = text.lower()
@@ -153,6 +163,55 @@ def add_autolog_flag(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="MLflow's framework autologging of params and training metrics (default: true)",
     )
+
+
+def hyperparameter(
+    default: Any, parse: Callable[[str], Any], help: str = "", *, choices: Sequence[str] = ()
+) -> Any:
+    """A field of a trainer's ``Params``: its default, how its flag's text is parsed, its help.
+
+    The dataclass is the single declaration: ``add_hyperparameters`` builds the flags from it and
+    tests/entrypoints/test_mlproject.py checks MLproject's defaults parse to the same values.
+    """
+    metadata = {"parse": parse, "help": help, "choices": tuple(choices)}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def as_parameter_text(value: Any) -> str:
+    """A value as MLproject and ``-P`` write it (``(128, 64)`` -> ``128,64``)."""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def add_hyperparameters(parser: argparse.ArgumentParser, params: type, title: str) -> None:
+    """One ``--flag`` per field of the ``params`` dataclass, in a group called ``title``."""
+    group = parser.add_argument_group(title)
+    for spec in dataclasses.fields(params):
+        help_text = spec.metadata["help"]
+        default = f"default: {as_parameter_text(spec.default)}"
+        group.add_argument(
+            f"--{spec.name.replace('_', '-')}",
+            type=spec.metadata["parse"],
+            default=spec.default,
+            choices=spec.metadata["choices"] or None,
+            help=f"{help_text} ({default})" if help_text else default,
+        )
+
+
+def trainer_parser(doc: str, trainer: Any) -> StrictParser:
+    """A ``train_<name>`` entry point's parser: the shared flags, autolog where the trainer's
+    framework has it, and one flag per field of its ``Params``.
+
+    Args:
+        doc: The entry point's module docstring.
+        trainer: Its ``trainers.Trainer`` registry entry.
+    """
+    parser = build_parser(doc, default_data=trainer.default_data)
+    if trainer.autolog:
+        add_autolog_flag(parser)
+    add_hyperparameters(parser, trainer.module.Params, trainer.family)
+    return parser
 
 
 def run_main(body: Callable[[], int]) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -40,5 +40,22 @@ def feature_importance_figure(
     ax.barh([str(names[i]) for i in order], values[order])
     ax.set_xlabel("importance")
     ax.set_title(title or f"Top {len(order)} feature importances")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curve_figure(
+    history: Mapping[str, Sequence[tuple[int, float]]], names: Sequence[str]
+) -> Figure:
+    """One line per metric in ``names`` over the (0-based step, value) pairs of ``history``."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    for name in names:
+        points = history.get(name, [])
+        ax.plot([step + 1 for step, _ in points], [value for _, value in points], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.set_title("Learning curve")
     fig.tight_layout()
     return fig

@@ -3,17 +3,18 @@
 It serves on raw feature rows (strings, missing values, unseen categories) exactly as the
 training data looked, and is logged as code (``common/serving_model.py``) with its artifacts in
 safe formats: the preprocessor via skops with an explicit allowlist, the estimator in whatever
-safe format its entry point chose (skops, XGBoost JSON, a torch state_dict).
+safe format its trainer chose (skops, XGBoost JSON, a torch state_dict). The model ships
+``common/`` and ``trainers/`` as its code; ``config.json`` names its trainer, and the estimator is
+loaded by that trainer's code from the ``trainers`` registry, never by a function the file names.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import tempfile
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,16 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
+import trainers
 from common.environment import PROJECT_ROOT, model_requirements
 from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
 
 MODEL_NAME = "model"
 MODEL_CODE = Path(__file__).with_name("serving_model.py")
+# What a logged model needs to load and predict; entrypoints/ is command lines only.
+SERVING_CODE = ("common", "trainers")
+SERVED_TASKS = ("classification", "regression")
 # Types inside a fitted common.preprocessing ColumnTransformer that skops does not trust by
 # default. Anything else found at save time is refused rather than silently trusted.
 PREPROCESSOR_TRUSTED_TYPES = ["builtins.str", "builtins.float", "numpy.dtype"]
@@ -41,8 +46,42 @@ class ModelSpec:
     numeric: list[str]
     categorical: list[str]
     classes: list | None
-    estimator_loader: str  # "package.module:function", called as f(estimator_path, task)
+    trainer: str  # a name in the trainers registry, whose code loads the estimator
     estimator_file: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ModelSpec:
+        """Read and check a model's ``config.json`` (also the form logged before trainers/).
+
+        Raises:
+            ValueError: a field is missing, unknown or of the wrong kind.
+        """
+        config = dict(config)
+        if "estimator_loader" in config:  # logged before the registry: a known loader only
+            loader = config.pop("estimator_loader")
+            if loader not in trainers.LEGACY_LOADERS:
+                raise ValueError(f"model config: unknown estimator_loader {loader!r}")
+            config["trainer"] = trainers.LEGACY_LOADERS[loader]
+        try:
+            spec = cls(**config)
+        except TypeError as exc:
+            raise ValueError(f"model config: {exc}") from None
+        if not isinstance(spec.trainer, str):
+            raise ValueError(f"model config: trainer {spec.trainer!r}")
+        trainers.get(spec.trainer)  # a registered trainer, or a ValueError naming the known ones
+        if not (isinstance(spec.numeric, list) and isinstance(spec.categorical, list)):
+            raise ValueError("model config: numeric and categorical must be lists of columns")
+        columns = [*spec.numeric, *spec.categorical]
+        if spec.task not in SERVED_TASKS:
+            raise ValueError(f"model config: task {spec.task!r} is not one of {SERVED_TASKS}")
+        if not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
+            raise ValueError("model config: feature columns must be distinct strings")
+        if (spec.task == "classification") != isinstance(spec.classes, list):
+            raise ValueError("model config: classes must be a list exactly for classification")
+        name = spec.estimator_file
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+            raise ValueError(f"model config: estimator_file {spec.estimator_file!r}")
+        return spec
 
 
 class TabularModel(mlflow.pyfunc.PythonModel):
@@ -58,12 +97,12 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         import skops.io
 
         config = json.loads(Path(context.artifacts["config"]).read_text())
-        self.spec = ModelSpec(**config)
+        self.spec = ModelSpec.from_config(config)
         self.preprocessor = skops.io.load(
             context.artifacts["preprocessor"], trusted=PREPROCESSOR_TRUSTED_TYPES
         )
-        loader = _import(self.spec.estimator_loader)
-        self.estimator = loader(context.artifacts["estimator"], self.spec.task)
+        trainer = trainers.get(self.spec.trainer)
+        self.estimator = trainer.load_estimator(context.artifacts["estimator"], self.spec.task)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         spec = self.spec
@@ -87,11 +126,6 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         for i, label in enumerate(spec.classes):
             out[f"probability_{label}"] = proba[:, i]
         return pd.DataFrame(out, index=model_input.index)
-
-
-def _import(qualified: str) -> Callable[..., Any]:
-    module, _, attr = qualified.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def save_preprocessor(preprocessor, path: Path) -> None:
@@ -129,7 +163,7 @@ def log_model(
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = infer_signature(example, model.predict(None, example))
         tmp_path = Path(tmp)
-        (tmp_path / "config.json").write_text(json.dumps(spec.__dict__, indent=2))
+        (tmp_path / "config.json").write_text(json.dumps(asdict(spec), indent=2))
         save_preprocessor(preprocessor, tmp_path / "preprocessor.skops")
         save_estimator(estimator, tmp_path / spec.estimator_file)
         return mlflow.pyfunc.log_model(
@@ -140,7 +174,7 @@ def log_model(
                 "preprocessor": str(tmp_path / "preprocessor.skops"),
                 "estimator": str(tmp_path / spec.estimator_file),
             },
-            code_paths=[str(PROJECT_ROOT / "common"), str(PROJECT_ROOT / "entrypoints")],
+            code_paths=[str(PROJECT_ROOT / folder) for folder in SERVING_CODE],
             signature=signature,
             input_example=example,
             pip_requirements=model_requirements(*extra_requirements),

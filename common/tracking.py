@@ -7,6 +7,7 @@ entry point runs directly; under ``mlflow run`` the launcher has already chosen 
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import importlib
 import logging
@@ -198,6 +199,19 @@ def tracked_run(
         raise
     else:
         mlflow.end_run("FINISHED")
+
+
+@contextmanager
+def entry_point_run(
+    entry_point: str, args: argparse.Namespace, *, stage: str
+) -> Iterator[mlflow.ActiveRun]:
+    """``tracked_run`` for an entry point: every parsed flag but ``--run-name`` is a parameter,
+    and ``--run-name`` names the run."""
+    params = {k: v for k, v in vars(args).items() if k != "run_name"}
+    with tracked_run(
+        entry_point=entry_point, stage=stage, params=params, run_name=args.run_name
+    ) as run:
+        yield run
 
 
 def record_child_run(

@@ -1,47 +1,33 @@
-"""The steps every trainer's ``main`` runs around its pure ``train(...)`` function.
+"""The run around a trainer's pure ``train(...)``: every ``train_<name>`` entry point's and tune's.
 
-A trainer parses its flags, then: open the run, load and split the data, call ``train``, and hand
-the fitted preprocessor + estimator to ``log_trained_model``. Only the ``train`` call and the
-estimator's save/load differ between frameworks.
+An entry point parses its flags, then ``run_trainer`` opens the run, loads and splits the data,
+calls the trainer's ``train`` (with autologging and per-step metrics where the registry says so)
+and hands the fitted preprocessor + estimator to ``log_trained_model``. What differs between
+model families lives in ``trainers/``.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 
 from common import data, evaluation, pyfunc, seeding, tracking
 from common.data import Split, TabularData
+from common.step_metrics import StepMetricsLogger
+
+if TYPE_CHECKING:
+    from trainers import Trainer
 
 
-@contextmanager
-def entry_point_run(
-    entry_point: str, args: argparse.Namespace, *, stage: str = "train"
-) -> Iterator[mlflow.ActiveRun]:
-    """A tracked run in ``stage`` with every flag but ``--run-name`` logged as a parameter."""
-    params = {k: v for k, v in vars(args).items() if k != "run_name"}
-    with tracking.tracked_run(
-        entry_point=entry_point, stage=stage, params=params, run_name=args.run_name
-    ) as run:
-        yield run
-
-
-def hyperparameters(
-    train: Callable, args: argparse.Namespace, *, exclude: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """The parsed flags that are keyword arguments of ``train``, minus ``exclude``.
-
-    ``task`` (resolved from the data) and ``seed`` are always passed explicitly instead.
-    """
-    accepted = inspect.signature(train).parameters
-    skip = {"task", "seed", *exclude}
-    return {k: v for k, v in vars(args).items() if k in accepted and k not in skip}
+def hyperparameters(trainer: Trainer, args: argparse.Namespace) -> Any:
+    """The trainer's ``Params`` filled from the parsed flags of the same names."""
+    fields = dataclasses.fields(trainer.module.Params)
+    return trainer.params(**{spec.name: getattr(args, spec.name) for spec in fields})
 
 
 def load_data(
@@ -60,41 +46,78 @@ def load_data(
     return table, data.split(table, test_size=args.test_size, seed=args.seed)
 
 
-def log_trained_model(
-    table: TabularData,
-    split: Split,
+def run_trainer(
+    trainer: Trainer,
+    args: argparse.Namespace,
     *,
-    preprocessor,
-    estimator,
-    loader: str,
-    estimator_file: str,
-    save_estimator: Callable[[Any, Path], None],
-    extra_requirements: tuple[str, ...] = (),
-) -> dict[str, float]:
-    """Evaluate on the test split, log metrics and plots, then log the pyfunc model.
+    tags: Callable[[], dict[str, str]] | None = None,
+    after_fit: Callable[[StepMetricsLogger | None], None] | None = None,
+) -> int:
+    """The run of a ``train_<name>`` entry point: data, fit, what the fit reports, the model.
 
     Args:
-        loader: ``"module:function"`` that loads the saved estimator at serving time.
-        estimator_file: File (or folder) name of the saved estimator inside the model.
-        save_estimator: Writes the estimator to a path, in a safe format.
-        extra_requirements: Framework packages the estimator needs at serving time.
+        trainer: The registry entry of the model family.
+        args: Its parsed flags (``common.cli.trainer_parser``).
+        tags: Called first inside the run, for tags only the entry point knows (a device).
+        after_fit: Called with the per-step metrics once the fit is done (a learning curve).
     """
+    with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
+        if tags:
+            mlflow.set_tags(tags())
+        table, split = load_data(args, trainer.module.model_type)
+        params = hyperparameters(trainer, args)
+        steps = None
+        if trainer.steps:
+            label, planned = trainer.steps
+            steps = StepMetricsLogger(
+                run.info.run_id, total_steps=getattr(params, planned), label=label
+            )
+        autolog = nullcontext()
+        if trainer.autolog:
+            autolog = tracking.autologging(trainer.autolog, args.autolog)
+        with autolog, steps or nullcontext():
+            preprocessor, estimator = trainer.fit(
+                split.X_train, split.y_train, task=table.task, seed=args.seed, params=params,
+                on_step=steps,
+            )  # fmt: skip
+        report, summary = trainer.module.fit_report(estimator)
+        if report:
+            mlflow.log_metrics(report)
+        if summary:
+            print(summary)
+        if after_fit:
+            after_fit(steps)
+        log_trained_model(trainer, table, split, preprocessor, estimator)
+    return 0
+
+
+def log_trained_model(
+    trainer: Trainer, table: TabularData, split: Split, preprocessor, estimator
+) -> dict[str, float]:
+    """Log importances, evaluate on the test split (metrics, plots), then log the pyfunc model.
+
+    ``tune`` logs its retrained best model with this too.
+    """
+    module = trainer.module
+    if (importances := module.importances(estimator)) is not None:
+        values, title = importances
+        evaluation.log_feature_importance(preprocessor, values, title=title)
     results = evaluation.evaluate(table, split, preprocessor, estimator)
     spec = pyfunc.ModelSpec(
         task=table.task,
         numeric=table.numeric,
         categorical=table.categorical,
         classes=table.classes,
-        estimator_loader=loader,
-        estimator_file=estimator_file,
+        trainer=trainer.name,
+        estimator_file=trainer.estimator_file,
     )
     pyfunc.log_model(
         spec=spec,
         preprocessor=preprocessor,
         estimator=estimator,
-        save_estimator=save_estimator,
+        save_estimator=module.save_estimator,
         example=table.raw_rows(split.X_test.index[:5]),
-        extra_requirements=extra_requirements,
+        extra_requirements=trainer.serving_requirements,
     )
     print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return results

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from common import cli, launcher, metrics, tracking, training
+import trainers
+from common import cli, launcher, metrics, tracking
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
-from entrypoints import register
 
 ENTRY_POINT = "main"
 ENV_MANAGERS = ("auto", "local", "uv", "virtualenv")
@@ -31,7 +31,7 @@ DATA_PARAMS = ("data", "target", "task", "test_size", "seed", "data_version")
 def build_parser() -> cli.StrictParser:
     parser = cli.build_parser(__doc__, default_data="builtin:breast_cancer")
     steps = parser.add_argument_group("pipeline")
-    steps.add_argument("--trainer", choices=["sklearn", "xgboost", "pytorch"], default="xgboost")
+    steps.add_argument("--trainer", choices=sorted(trainers.TRAINERS), default="xgboost")
     steps.add_argument("--tune", type=cli.boolean, default=True, help="false: train once")
     steps.add_argument("--max-evals", type=cli.positive_int, default=10, help="tuning trials")
     steps.add_argument(
@@ -40,14 +40,14 @@ def build_parser() -> cli.StrictParser:
     steps.add_argument("--metric", choices=["auto", *metrics.GREATER_IS_BETTER], default="auto")
     steps.add_argument("--model-name", default="tabular-training")
     steps.add_argument(
-        "--threshold", type=register.optional_float, default=None, help="None = no absolute gate"
+        "--threshold", type=cli.optional_float, default=None, help="None = no absolute gate"
     )
-    steps.add_argument("--margin", type=register.non_negative_float, default=0.0)
+    steps.add_argument("--margin", type=cli.non_negative_float, default=0.0)
     steps.add_argument("--promote", type=cli.boolean, default=True, help="move 'champion'")
     steps.add_argument(
         "--env-manager", choices=ENV_MANAGERS, default="auto", help="auto: the pipeline's own"
     )
-    return parser  # fmt: skip
+    return parser
 
 
 def parse_train_params(text: str, entry_point: str) -> dict[str, str]:
@@ -104,11 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    train_entry = "tune" if args.tune else f"train_{args.trainer}"
+    train_entry = "tune" if args.tune else trainers.get(args.trainer).entry_point
     if args.tune and args.train_params:
         raise UserInputError("train_params applies to tune=false; tune searches its own space")
     extra = parse_train_params(args.train_params, train_entry) if not args.tune else {}
-    with training.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
+    with tracking.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
         env_manager = args.env_manager
         if env_manager == "auto":
             env_manager = launcher.env_manager_of(run.data.tags)

@@ -139,10 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args) -> int:
     destination = output_path(args.output)
-    params = {k: v for k, v in vars(args).items() if k != "run_name"}
-    with tracking.tracked_run(
-        entry_point=ENTRY_POINT, stage="predict", params=params, run_name=args.run_name
-    ):
+    with tracking.entry_point_run(ENTRY_POINT, args, stage="predict"):
         info, model_tags = resolve_model(args.model_uri)
         mlflow.set_tags(model_tags)
         scratch = Path(tempfile.mkdtemp(prefix="predict-"))

@@ -3,9 +3,9 @@
     mlflow run . -e register --env-manager local -P run_id=<run id> -P model_name=churn
     python -m entrypoints.register --run-id best --model-name churn --threshold 0.9 --promote true
 
-Gates: the candidate's metric must pass ``threshold`` (direction known per metric) and must not
-be worse than the current ``champion`` by more than ``margin``, both models scored on the same
-held-out rows (the candidate run's own test split, rebuilt from its logged parameters). On pass
+Gates (``common/gate.py``): the candidate's metric must pass ``threshold`` (direction known per
+metric) and must not be worse than the current ``champion`` by more than ``margin``, both models
+scored on the same held-out rows (the candidate run's own test split). On pass
 the version gets the ``challenger`` alias (``champion`` too with ``promote``); on fail nothing is
 registered (``mode=enabled``); ``dry_run`` records the verdict and registers anyway;
 ``disabled`` skips validation.
@@ -20,11 +20,9 @@ from collections.abc import Sequence
 
 import mlflow
 from mlflow.exceptions import MlflowException
-from mlflow.models import MetricThreshold
-from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 
-from common import cli, data, metrics, tracking, training
+from common import cli, gate, metrics, tracking
 from common.errors import UserInputError
 
 ENTRY_POINT = "register"
@@ -47,10 +45,10 @@ def build_parser() -> cli.StrictParser:
         "--metric", default="auto", help="default: test_roc_auc or test_rmse by task"
     )
     parser.add_argument(
-        "--threshold", type=optional_float, default=None, help="None = no absolute gate"
+        "--threshold", type=cli.optional_float, default=None, help="None = no absolute gate"
     )
     parser.add_argument(
-        "--margin", type=non_negative_float, default=0.0, help="tolerated loss vs the champion"
+        "--margin", type=cli.non_negative_float, default=0.0, help="tolerated loss vs the champion"
     )
     parser.add_argument("--mode", choices=MODES, default="enabled")
     parser.add_argument("--alias", default="challenger")
@@ -60,15 +58,7 @@ def build_parser() -> cli.StrictParser:
         "--stage", default="", help="legacy stage transition (deprecated, workspace registry only)"
     )
     parser.add_argument("--run-name", default="")
-    return parser  # fmt: skip
-
-
-non_negative_float = cli.float_in(0.0, float("inf"), low_open=False)
-
-
-def optional_float(text: str) -> float | None:
-    """``None`` (no threshold) or a finite number."""
-    return None if text == "None" else cli.float_in(float("-inf"), float("inf"))(text)
+    return parser
 
 
 def validate_name(name: str, registry_uri: str) -> None:
@@ -127,54 +117,6 @@ def resolve_run(client: MlflowClient, run_id: str, experiment: str, metric: str)
     return runs[0]
 
 
-def held_out(run) -> tuple[data.TabularData, data.Split]:
-    """The candidate's own test split, rebuilt from its data parameters and resolved tags."""
-    params, tags = run.data.params, run.data.tags
-    missing = [k for k in ("data", "test_size", "seed") if k not in params]
-    missing += [k for k in ("target", "task") if k not in tags]
-    if missing:
-        raise UserInputError(f"run {run.info.run_id} lacks data parameter(s)/tag(s) {missing}")
-    table = data.load(params["data"], target=tags["target"], task=tags["task"])
-    split = data.split(table, test_size=float(params["test_size"]), seed=int(params["seed"]))
-    return table, split
-
-
-def score_model(model_uri: str, table: data.TabularData, split: data.Split, metric: str) -> float:
-    """Load ``model_uri`` and compute ``metric`` on the held-out raw rows."""
-    model = mlflow.pyfunc.load_model(model_uri)
-    out = model.predict(table.raw_rows(split.X_test.index))
-    if table.task == "classification":
-        proba = out[[f"probability_{c}" for c in table.classes]].to_numpy(dtype="float64")
-        scores = metrics.classification_metrics(split.y_test, proba)
-    else:
-        scores = metrics.regression_metrics(split.y_test, out["prediction"].to_numpy())
-    return scores[metric]
-
-
-def gate(
-    metric: str, candidate: float, champion: float | None, threshold, margin: float
-) -> list[str]:
-    """The failed checks, each naming both numbers; empty when the candidate passes."""
-    greater = metrics.GREATER_IS_BETTER[metric]
-    failures = []
-    if threshold is not None:
-        try:
-            mlflow.validate_evaluation_results(
-                {metric: MetricThreshold(threshold=threshold, greater_is_better=greater)},
-                EvaluationResult(metrics={metric: candidate}, artifacts={}),
-            )
-        except MlflowException as exc:  # ModelValidationFailedException
-            failures.append(f"threshold: {metric}={candidate:.6g} vs threshold {threshold} ({exc})")
-    if champion is not None:
-        worse_by = (champion - candidate) if greater else (candidate - champion)
-        if worse_by > margin:
-            failures.append(
-                f"champion: {metric}={candidate:.6g} vs champion's {champion:.6g} on the same "
-                f"rows (worse by {worse_by:.6g}, margin {margin})"
-            )
-    return failures
-
-
 def register_version(client, name: str, run_id: str, tags: dict, description: str, aliases: list):
     """Register ``runs:/<run_id>/model`` once; a version never exists without tags and aliases."""
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
@@ -207,72 +149,80 @@ def _run(args) -> int:
     validate_alias(args.alias)
     if args.registry_uri:
         mlflow.set_registry_uri(args.registry_uri)
-    with training.entry_point_run(ENTRY_POINT, args, stage="register"):
+    with tracking.entry_point_run(ENTRY_POINT, args, stage="register"):
         client = MlflowClient()
-        if args.run_id == "best" and args.metric == "auto":
-            raise UserInputError(
-                "run_id=best needs a metric to rank runs by, e.g. metric=test_roc_auc"
-            )
-        run = resolve_run(client, args.run_id, args.experiment, args.metric)
-        task = run.data.tags.get("task", "classification")
-        metric = metrics.DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
-        if metric not in metrics.GREATER_IS_BETTER:
-            raise UserInputError(
-                f"metric '{metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"
-            )
-        if metric not in run.data.metrics:
-            raise UserInputError(
-                f"metric '{metric}' is not on run {run.info.run_id}; it has "
-                + ", ".join(sorted(run.data.metrics))
-            )
-        model_uri = f"runs:/{run.info.run_id}/model"
-        try:
-            info = mlflow.models.get_model_info(model_uri)
-        except Exception as exc:
-            raise UserInputError(f"run {run.info.run_id} has no model named 'model'") from exc
-        if registry_uri.startswith("databricks-uc"):
-            check_uc_signature(info)
-        status, failures, candidate, champion = "skipped", [], None, None
+        run, metric = _candidate(client, args, registry_uri)
+        verdict = gate.Verdict("skipped", metric)
         if args.mode != "disabled":
-            table, split = held_out(run)
-            candidate = score_model(model_uri, table, split, metric)
-            champion_version = _champion(client, args.model_name)
-            if champion_version is not None:
-                champion = score_model(f"models:/{args.model_name}@champion", table, split, metric)
-            failures = gate(metric, candidate, champion, args.threshold, args.margin)
-            status = "passed" if not failures else "failed"
-            mlflow.log_metrics(
-                {f"candidate_{metric}": candidate}
-                | ({f"champion_{metric}": champion} if champion is not None else {})
-            )
-        mlflow.set_tags({"validation_status": status, "candidate_run_id": run.info.run_id})
-        if candidate is None:
-            verdict = "validation disabled"
-        elif failures:
-            verdict = "; ".join(failures)
-        else:
-            verdict = f"all checks passed: {metric}={candidate:.6g}"
-        if failures and args.mode == "enabled":
-            raise UserInputError(f"model refused by the validation gate: {verdict}")
-        aliases = [args.alias] + (["champion"] if args.promote and not failures else [])
-        tags = {
-            "source_run_id": run.info.run_id,
-            "validation_status": status if args.mode == "enabled" else f"{status} ({args.mode})",
-            "validation_metric": metric,
-            "deployed_by": f"{getpass.getuser()} via {ENTRY_POINT}",
-        }
-        if candidate is not None:
-            tags[f"candidate_{metric}"] = f"{candidate:.6g}"
-        if champion is not None:
-            tags[f"champion_{metric}"] = f"{champion:.6g}"
-        version = register_version(client, args.model_name, run.info.run_id, tags, verdict, aliases)
+            champion = _champion(client, args.model_name)
+            verdict = gate.judge(
+                run, metric, threshold=args.threshold, margin=args.margin,
+                champion_uri=f"models:/{args.model_name}@champion" if champion else None,
+            )  # fmt: skip
+            _log_scores(verdict)
+        mlflow.set_tags({"validation_status": verdict.status, "candidate_run_id": run.info.run_id})
+        if verdict.failures and args.mode == "enabled":
+            raise UserInputError(f"model refused by the validation gate: {verdict.describe()}")
+        aliases = [args.alias] + (["champion"] if args.promote and not verdict.failures else [])
+        tags = _version_tags(run.info.run_id, verdict, args.mode)
+        version = register_version(
+            client, args.model_name, run.info.run_id, tags, verdict.describe(), aliases
+        )
         if args.stage:
             _legacy_stage(client, args.model_name, version.version, args.stage, registry_uri)
         mlflow.set_tag("model_version", version.version)
         print(
-            f"registered {args.model_name} version {version.version} ({status}); aliases {aliases}"
+            f"registered {args.model_name} version {version.version} ({verdict.status}); "
+            f"aliases {aliases}"
         )
     return 0
+
+
+def _candidate(client: MlflowClient, args, registry_uri: str):
+    """(the candidate run, the metric it is judged on), refused when either cannot be used."""
+    if args.run_id == "best" and args.metric == "auto":
+        raise UserInputError("run_id=best needs a metric to rank runs by, e.g. metric=test_roc_auc")
+    run = resolve_run(client, args.run_id, args.experiment, args.metric)
+    task = run.data.tags.get("task", "classification")
+    metric = metrics.DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
+    if metric not in metrics.GREATER_IS_BETTER:
+        raise UserInputError(
+            f"metric '{metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"
+        )
+    if metric not in run.data.metrics:
+        raise UserInputError(
+            f"metric '{metric}' is not on run {run.info.run_id}; it has "
+            + ", ".join(sorted(run.data.metrics))
+        )
+    try:
+        info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+    except Exception as exc:
+        raise UserInputError(f"run {run.info.run_id} has no model named 'model'") from exc
+    if registry_uri.startswith("databricks-uc"):
+        check_uc_signature(info)
+    return run, metric
+
+
+def _log_scores(verdict: gate.Verdict) -> None:
+    scores = {f"candidate_{verdict.metric}": verdict.candidate}
+    if verdict.champion is not None:
+        scores[f"champion_{verdict.metric}"] = verdict.champion
+    mlflow.log_metrics(scores)
+
+
+def _version_tags(run_id: str, verdict: gate.Verdict, mode: str) -> dict[str, str]:
+    """The model version's record of where it came from and how it was judged."""
+    tags = {
+        "source_run_id": run_id,
+        "validation_status": verdict.status if mode == "enabled" else f"{verdict.status} ({mode})",
+        "validation_metric": verdict.metric,
+        "deployed_by": f"{getpass.getuser()} via {ENTRY_POINT}",
+    }
+    if verdict.candidate is not None:
+        tags[f"candidate_{verdict.metric}"] = f"{verdict.candidate:.6g}"
+    if verdict.champion is not None:
+        tags[f"champion_{verdict.metric}"] = f"{verdict.champion:.6g}"
+    return tags
 
 
 def _champion(client, name: str):

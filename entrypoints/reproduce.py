@@ -24,6 +24,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+import trainers
 from common import cli, launcher, tracking
 from common.errors import UserInputError
 
@@ -31,7 +32,7 @@ ENTRY_POINT = "reproduce"
 TIMINGS = ("_seconds", "_per_second")
 # Entry points whose rerun only trains and logs; register, main and predict act on the registry
 # or write files, so rerunning them is not a side-effect-free check.
-REPRODUCIBLE = ("train_sklearn", "train_xgboost", "train_pytorch", "tune")
+REPRODUCIBLE = (*(t.entry_point for t in trainers.TRAINERS.values()), "tune")
 
 
 def build_parser() -> cli.StrictParser:
@@ -142,10 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    params = {k: v for k, v in vars(args).items() if k != "run_name"}
-    with tracking.tracked_run(
-        entry_point=ENTRY_POINT, stage="reproduce", params=params, run_name=args.run_name
-    ):
+    with tracking.entry_point_run(ENTRY_POINT, args, stage="reproduce"):
         original = original_run(args.run_id)
         tags = original.data.tags
         env_manager = args.env_manager

@@ -12,7 +12,6 @@ and evaluated on it. ``parallelism > 1`` runs trials concurrently with hyperopt'
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import tempfile
 import time
@@ -30,19 +29,22 @@ from hyperopt.exceptions import AllTrialsFailed
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
+import trainers
 from common import cli, data, evaluation, metrics, seeding, spark_session, tracking, training
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
 ENTRY_POINT = "tune"
-TRAINERS = {"sklearn": "train_sklearn", "xgboost": "train_xgboost", "pytorch": "train_pytorch"}
 
 
 def build_parser() -> cli.StrictParser:
     parser = cli.build_parser(__doc__, default_data="builtin:breast_cancer")
     search = parser.add_argument_group("search")
     search.add_argument(
-        "--trainer", choices=sorted(TRAINERS), default="xgboost", help="default: %(default)s"
+        "--trainer",
+        choices=sorted(trainers.TRAINERS),
+        default="xgboost",
+        help="default: %(default)s",
     )
     search.add_argument(
         "--max-evals", type=cli.positive_int, default=20, help="trials (default: %(default)s)"
@@ -65,7 +67,7 @@ def build_parser() -> cli.StrictParser:
         default=0.25,
         help="of the training split, for scoring trials (default: %(default)s)",
     )
-    return parser  # fmt: skip
+    return parser
 
 
 def resolve_metric(metric: str, task: str) -> str:
@@ -99,11 +101,10 @@ class Objective:
     threads: int
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
-        module = importlib.import_module(f"entrypoints.{TRAINERS[self.trainer]}")
         client = MlflowClient(self.tracking_uri)
         start_ms = int(time.time() * 1000)
         try:
-            scores = self._train_and_score(module, params)
+            scores = self._train_and_score(params)
         except Exception as exc:  # a failed trial is recorded and the search goes on
             reason = f"{type(exc).__name__}: {exc}"[:5000]
             run_id = self._record(
@@ -115,14 +116,12 @@ class Objective:
         loss = -value if metrics.GREATER_IS_BETTER[self.metric] else value
         return {"status": STATUS_OK, "loss": loss, "run_id": run_id}
 
-    def _train_and_score(self, module, params: dict[str, Any]) -> dict[str, float]:
-        import torch
-
-        torch.set_num_threads(self.threads)
-        extra = {"n_jobs": self.threads} if self.trainer != "pytorch" else {}
-        preprocessor, estimator = module.train(
-            self.fit.X_train, self.fit.y_train, task=self.task, seed=self.seed, **params, **extra
-        )
+    def _train_and_score(self, params: dict[str, Any]) -> dict[str, float]:
+        trainer = trainers.get(self.trainer)
+        preprocessor, estimator = trainer.fit(
+            self.fit.X_train, self.fit.y_train, task=self.task, seed=self.seed,
+            params=trainer.params(**params), threads=self.threads,
+        )  # fmt: skip
         scores, _ = evaluation.score(
             self.task, preprocessor, estimator, self.fit.X_test, self.fit.y_test
         )
@@ -160,7 +159,7 @@ def spark_trials(parallelism: int):
 def _code_zip() -> str:
     path = Path(tempfile.mkdtemp(prefix="tune-code-")) / "project_code.zip"
     with zipfile.ZipFile(path, "w") as archive:
-        for package in ("common", "entrypoints"):
+        for package in ("common", "trainers", "entrypoints"):
             for file in (PROJECT_ROOT / package).glob("*.py"):
                 archive.write(file, f"{package}/{file.name}")
     return str(path)
@@ -206,9 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    with training.entry_point_run(ENTRY_POINT, args, stage="tune") as run:
-        module = importlib.import_module(f"entrypoints.{TRAINERS[args.trainer]}")
-        table, split = training.load_data(args, module.model_type)
+    with tracking.entry_point_run(ENTRY_POINT, args, stage="tune") as run:
+        trainer = trainers.get(args.trainer)
+        table, split = training.load_data(args, trainer.module.model_type)
         metric = resolve_metric(args.metric, table.task)
         fit = data.holdout(
             split.X_train, split.y_train, fraction=args.validation_fraction, seed=args.seed,
@@ -221,15 +220,16 @@ def _run(args) -> int:
             parent_run_id=run.info.run_id, threads=threads,
         )  # fmt: skip
         trials, best, best_params = search(
-            objective, module.search_space(), max_evals=args.max_evals,
+            objective, trainer.module.search_space(), max_evals=args.max_evals,
             parallelism=args.parallelism, seed=args.seed,
         )  # fmt: skip
         _log_search(trials, best, best_params, metric)
         seeding.seed_everything(args.seed)
-        preprocessor, estimator = module.train(
-            split.X_train, split.y_train, task=table.task, seed=args.seed, **best_params
-        )
-        module.log_model(table, split, preprocessor, estimator)
+        preprocessor, estimator = trainer.fit(
+            split.X_train, split.y_train, task=table.task, seed=args.seed,
+            params=trainer.params(**best_params),
+        )  # fmt: skip
+        training.log_trained_model(trainer, table, split, preprocessor, estimator)
     return 0
 
 

@@ -11,15 +11,16 @@ import importlib
 import importlib.util
 import json
 import re
-import shlex
 
 import pytest
 import yaml
 from databricks.bundles.jobs import Job
 from databricks.sdk.service.compute import ClusterSpec, Library
 
+import trainers
 from common.environment import locked_versions
-from tests.conftest import PROJECT_ROOT, all_runs
+from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import all_runs, quick_flags
 
 CLUSTER = json.loads((PROJECT_ROOT / "databricks" / "cluster.json").read_text())
 BUNDLE = yaml.safe_load((PROJECT_ROOT / "databricks.yml").read_text())
@@ -85,7 +86,8 @@ def test_run_entry_point_runs_main_of_an_entry_point(capsys):
     spec.loader.exec_module(runner)
     assert runner.main(["nothing"]) == 2
     assert "first argument must be an entry point: main, predict" in capsys.readouterr().err
-    assert runner.main(["train_sklearn", *shlex.split("--n-estimators 5 --autolog false")]) == 0
+    quick = quick_flags(trainers.get("sklearn"))
+    assert runner.main(["train_sklearn", *quick, "--autolog", "false"]) == 0
     (run,) = all_runs()
     assert run.info.status == "FINISHED"
     assert run.data.tags["entry_point"] == "train_sklearn"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from common.environment import locked_versions, model_requirements, normalize_name
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.project import PROJECT_ROOT
 
 LOCK = PROJECT_ROOT / "requirements.lock"
 DEV_LOCK = PROJECT_ROOT / "requirements-dev.lock"

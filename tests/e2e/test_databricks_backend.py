@@ -19,9 +19,11 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT, git
-from tests.e2e.conftest import BIN
-from tests.e2e.databricks_workspace import Workspace
+import trainers
+from tests.helpers.databricks_workspace import Workspace
+from tests.helpers.processes import BIN
+from tests.helpers.project import PROJECT_ROOT, git
+from tests.helpers.runs import quick_mlflow_params
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +89,8 @@ def test_databricks_backend_runs_the_project_on_the_emulated_cluster(
     }
     done = subprocess.run(
         ["bash", str(work / "tools" / "databricks_run.sh"), "-e", "train_sklearn",
-         "--env-manager", "local", "--experiment-name", EXPERIMENT, "-P", "n_estimators=20"],
+         "--env-manager", "local", "--experiment-name", EXPERIMENT,
+         *quick_mlflow_params(trainers.get("sklearn"))],
         cwd=launch_dir, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

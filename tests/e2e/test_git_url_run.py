@@ -13,9 +13,11 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+import trainers
 from entrypoints import reproduce
-from tests.conftest import all_runs, git, snapshot_project
-from tests.e2e.conftest import free_port, mlflow_cli, predict_in_fresh_process
+from tests.helpers.processes import free_port, mlflow_cli, predict_in_fresh_process
+from tests.helpers.project import git, snapshot_project
+from tests.helpers.runs import all_runs, quick_mlflow_params, runs_in
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +80,11 @@ def test_git_url_run_at_a_full_sha_is_tracked_with_its_source(daemon, layout, tm
     clones = _clones_dir(tmp_path)
     done = mlflow_cli(
         "run", url, "-v", sha, "-e", "train_sklearn", "--env-manager", "local",
-        "--experiment-name", EXPERIMENT, "-P", "n_estimators=20",
+        "--experiment-name", EXPERIMENT, *quick_mlflow_params(trainers.get("sklearn")),
         cwd=launch_dir, env={"TMPDIR": str(clones)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = MlflowClient().search_runs(
-        [MlflowClient().get_experiment_by_name(EXPERIMENT).experiment_id]
-    )
+    (run,) = runs_in(EXPERIMENT)
     tags = run.data.tags
     assert run.info.status == "FINISHED"
     assert tags["mlflow.source.git.commit"] == sha

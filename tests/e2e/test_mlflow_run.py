@@ -11,8 +11,10 @@ import pytest
 from mlflow.projects import run as mlflow_run
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT
-from tests.e2e.conftest import mlflow_cli, predict_in_fresh_process
+import trainers
+from tests.helpers.processes import mlflow_cli, predict_in_fresh_process
+from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import quick_mlflow_params, runs_in
 
 pytestmark = pytest.mark.slow
 EXPERIMENT = "tabular-training/train"
@@ -25,21 +27,11 @@ def _elsewhere(tmp_path: Path) -> Path:
 
 
 def _runs(status: str | None = None):
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    runs = MlflowClient().search_runs([experiment.experiment_id])
-    return [r for r in runs if status is None or r.info.status == status]
+    return [r for r in runs_in(EXPERIMENT) if status is None or r.info.status == status]
 
 
-TRAINERS = ["train_sklearn", "train_xgboost", "train_pytorch"]
-FAST = {
-    "train_sklearn": {"n_estimators": "50"},
-    "train_xgboost": {"n_estimators": "60"},
-    "train_pytorch": {"epochs": "15"},
-}
-
-
-@pytest.mark.parametrize("entry_point", TRAINERS)
-def test_defaults_run_tracked_and_the_model_serves_in_a_fresh_process(entry_point, tmp_path):
+def test_defaults_run_tracked_and_the_model_serves_in_a_fresh_process(trainer, tmp_path):
+    entry_point = trainer.entry_point
     submitted = mlflow_run(
         str(PROJECT_ROOT), entry_point=entry_point, env_manager="local", experiment_name=EXPERIMENT
     )
@@ -71,8 +63,9 @@ def test_user_csv_with_strings_and_missing_values_through_the_cli(
 ):
     # One trainer here: every trainer trains on this CSV in process (tests/entrypoints) and
     # runs through `mlflow run` on its defaults above; the CLI path is the same for all.
-    entry_point = "train_xgboost"
-    fast = [arg for k, v in FAST[entry_point].items() for arg in ("-P", f"{k}={v}")]
+    xgboost = trainers.get("xgboost")
+    entry_point = xgboost.entry_point
+    fast = [arg for k, v in xgboost.quick_params.items() for arg in ("-P", f"{k}={v}")]
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", entry_point, "--env-manager", "local",
         "--experiment-name", EXPERIMENT, "-P", f"data={churn_csv}", "-P", "target=churn", *fast,
@@ -142,7 +135,7 @@ def test_uv_env_manager_builds_python_env_offline_and_matches_local_metrics(tmp_
         "UV_PYTHON_DOWNLOADS": "never",
         "MLFLOW_ENV_ROOT": str(tmp_path / "envs"),
     }
-    params = ["-P", "n_estimators=30", "-P", "data=builtin:wine"]
+    params = [*quick_mlflow_params(trainers.get("sklearn")), "-P", "data=builtin:wine"]
     for manager in ("local", "uv"):
         done = mlflow_cli(
             "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", manager,

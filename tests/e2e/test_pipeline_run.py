@@ -7,8 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
-from tests.conftest import all_runs
-from tests.e2e.conftest import mlflow_cli
+from tests.helpers.processes import mlflow_cli
+from tests.helpers.runs import all_runs, runs_in
 
 pytestmark = pytest.mark.slow
 
@@ -17,12 +17,7 @@ WORSE = "n_estimators=1 max_depth=1 max_features=0.05"
 
 
 def _runs(entry_point: str):
-    experiment = MlflowClient().get_experiment_by_name(EXPERIMENT)
-    return MlflowClient().search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`mlflow.project.entryPoint` = '{entry_point}'",
-        order_by=["attributes.start_time ASC"],
-    )
+    return runs_in(EXPERIMENT, f"tags.`mlflow.project.entryPoint` = '{entry_point}'")
 
 
 def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo, launch_dir):

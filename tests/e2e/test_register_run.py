@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT, launch
-from tests.e2e.conftest import mlflow_cli
+import trainers
+from tests.helpers.processes import mlflow_cli
+from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import launch
 
 pytestmark = pytest.mark.slow
 
 
 def test_trained_run_is_registered_and_promoted_through_mlflow_run(launch_dir):
-    trained = launch(PROJECT_ROOT, "train_sklearn", n_estimators="30")
+    trained = launch(PROJECT_ROOT, "train_sklearn", **trainers.get("sklearn").quick_params)
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", "register", "--env-manager", "local",
         "--experiment-name", "tabular-training/register",

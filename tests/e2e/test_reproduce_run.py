@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import launch
-from tests.e2e.conftest import mlflow_cli
+from tests.helpers.processes import mlflow_cli
+from tests.helpers.runs import launch, runs_in
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +23,7 @@ def test_reproduce_reports_zero_difference_for_a_train_xgboost_run(project_repo,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient()
-    (run,) = client.search_runs(
-        [client.get_experiment_by_name("tabular-training/reproduce").experiment_id],
-        filter_string="tags.`mlflow.project.entryPoint` = 'reproduce'",
-    )
+    (run,) = runs_in("tabular-training/reproduce", "tags.`mlflow.project.entryPoint` = 'reproduce'")
     assert run.info.status == "FINISHED"
     assert run.data.tags["reproduced"] == "true"
     assert run.data.metrics["max_abs_difference"] == 0.0

@@ -14,9 +14,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from entrypoints import register, train_sklearn
-from tests.conftest import all_runs
-from tests.e2e.conftest import BIN, free_port, wait_for_http
+import trainers
+from entrypoints import register
+from tests.helpers.processes import BIN, free_port, wait_for_http
+from tests.helpers.runs import all_runs, train_main
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +38,8 @@ def _post(url: str, payload: dict) -> tuple[int, dict]:
 @pytest.fixture
 def server(churn_csv, tmp_path) -> Iterator[str]:
     """The churn champion served on a free 127.0.0.1 port; yields the base URL."""
-    argv = ["--data", str(churn_csv), "--target", "churn", "--n-estimators", "30"]
-    assert train_sklearn.main([*argv, "--autolog", "false"]) == 0
+    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
+    assert train_main(trainers.get("sklearn"), *argv) == 0
     (run,) = all_runs()
     run_id = run.info.run_id
     assert register.main(["--run-id", run_id, "--model-name", NAME, "--promote", "true"]) == 0

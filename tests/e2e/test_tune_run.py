@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT
-from tests.e2e.conftest import mlflow_cli
+from tests.helpers.processes import mlflow_cli
+from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import runs_in
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,7 @@ def test_tune_xgboost_gives_eight_finished_trials_under_the_parent_and_a_tuned_m
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert ("log4j" in done.stderr) == (parallelism == "2")  # no Spark for sequential search
-    experiment = mlflow.get_experiment_by_name("tabular-training/tune")
-    runs = MlflowClient().search_runs([experiment.experiment_id])
+    runs = runs_in("tabular-training/tune")
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(runs) == 9

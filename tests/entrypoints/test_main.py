@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entrypoints import main as pipeline
-from tests.conftest import all_runs
+from tests.helpers.runs import all_runs
 
 
 def test_train_params_are_parsed_against_the_trainers_mlproject_parameters():

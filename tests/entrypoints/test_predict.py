@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from entrypoints import predict, train_sklearn
-from tests.conftest import all_runs
+import trainers
+from entrypoints import predict
+from tests.helpers.runs import all_runs, train_main
 
 NAME = "churn"
 URI = f"models:/{NAME}@champion"
@@ -17,8 +18,8 @@ URI = f"models:/{NAME}@champion"
 @pytest.fixture
 def champion(churn_csv) -> str:
     """A small forest on the churn table, registered as ``churn@champion``; its run id."""
-    argv = ["--data", str(churn_csv), "--target", "churn", "--n-estimators", "15"]
-    assert train_sklearn.main([*argv, "--autolog", "false"]) == 0
+    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
+    assert train_main(trainers.get("sklearn"), *argv) == 0
     (run,) = all_runs()
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", NAME)
     MlflowClient().set_registered_model_alias(NAME, "champion", version.version)

@@ -9,14 +9,15 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
-from entrypoints import register, train_sklearn
-from tests.conftest import all_runs
+import trainers
+from entrypoints import register
+from tests.helpers.runs import all_runs, train_main
 
 NAME = "churn-model"
 
 
 def _train(*argv: str) -> str:
-    assert train_sklearn.main(["--n-estimators", "20", "--autolog", "false", *argv]) == 0
+    assert train_main(trainers.get("sklearn"), "--autolog", "false", *argv) == 0
     return all_runs("tags.entry_point = 'train_sklearn'")[-1].info.run_id
 
 

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+import trainers
 from entrypoints import reproduce
-from tests.conftest import all_runs, launch
+from tests.helpers.runs import all_runs, launch
+
+SKLEARN = trainers.get("sklearn")
 
 
 def _reproduce_run():
@@ -73,7 +76,7 @@ def test_a_run_made_from_a_dirty_tree_is_refused(project_repo, tmp_path, capsys)
     shutil.copytree(repo, dirty)
     with (dirty / "README.md").open("a") as readme:
         readme.write("\nan uncommitted edit\n")
-    original = launch(dirty, "train_sklearn", n_estimators="5")
+    original = launch(dirty, "train_sklearn", **SKLEARN.quick_params)
     assert MlflowClient().get_run(original).data.tags["git_dirty"] == "true"
     assert reproduce.main(["--run-id", original]) == 2
     assert "was made from a dirty working tree (git_dirty=true)" in capsys.readouterr().err
@@ -82,7 +85,7 @@ def test_a_run_made_from_a_dirty_tree_is_refused(project_repo, tmp_path, capsys)
 @pytest.mark.slow
 def test_a_rerun_that_differs_is_reported_and_fails(project_repo, capsys):
     repo, sha = project_repo
-    original = launch(repo, "train_sklearn", n_estimators="10", target="")
+    original = launch(repo, "train_sklearn", **SKLEARN.quick_params, target="")
     MlflowClient().log_metric(original, "test_accuracy", 0.123)  # as if the result had changed
     assert reproduce.main(["--run-id", original]) == 2
     assert "did not reproduce (tolerance 0.0): test_accuracy" in capsys.readouterr().err

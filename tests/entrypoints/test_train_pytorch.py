@@ -9,8 +9,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from entrypoints import train_pytorch
-from tests.conftest import all_runs
-from tests.entrypoints.conftest import only_run
+from tests.helpers.runs import all_runs, only_run
 
 
 def test_epochs_are_step_metrics_and_the_best_epoch_is_restored(capsys):

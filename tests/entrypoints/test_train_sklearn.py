@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+import trainers
 from entrypoints import train_sklearn
-from tests.conftest import all_runs
-from tests.entrypoints.conftest import logged_models, only_run
+from tests.helpers.runs import all_runs, logged_models, only_run, quick_flags
 
-FAST = ["--n-estimators", "20"]
+FAST = quick_flags(trainers.get("sklearn"))
 
 
 def test_autolog_adds_estimator_params_and_training_metrics_but_no_model():

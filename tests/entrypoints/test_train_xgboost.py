@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import mlflow
-import numpy as np
 from mlflow.tracking import MlflowClient
 
-from common import data
 from entrypoints import train_xgboost
-from tests.entrypoints.conftest import only_run
+from tests.helpers.runs import only_run
 
 
 def test_rounds_are_logged_as_step_metrics_and_early_stopping_is_recorded(capsys):
@@ -40,16 +38,3 @@ def test_autolog_logs_booster_params_and_model_is_xgboost_json():
     model_dir = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model")
     saved = json.loads(Path(model_dir, "artifacts", "estimator.json").read_text())
     assert saved["learner"]["objective"]["name"] == "multi:softprob"
-
-
-def test_reloaded_estimator_predicts_like_the_trained_one(tmp_path):
-    table = data.load("builtin:breast_cancer", target="")
-    split = data.split(table, test_size=0.2, seed=0)
-    preprocessor, model = train_xgboost.train(
-        split.X_train, split.y_train, task="classification", seed=0, n_estimators=80
-    )
-    encoded = preprocessor.transform(split.X_test)
-    saved = tmp_path / "estimator.json"
-    train_xgboost.save_estimator(model, saved)
-    reloaded = train_xgboost.load_estimator(str(saved), "classification")
-    np.testing.assert_array_equal(reloaded.predict_proba(encoded), model.predict_proba(encoded))

@@ -7,13 +7,11 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from common.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from tests.conftest import all_runs
-from tests.entrypoints.conftest import logged_models, only_run
+from tests.helpers.runs import all_runs, logged_models, only_run, train_main
 
 
 def test_classification_run_logs_the_standard_record_and_a_servable_model(trainer):
-    module, fast = trainer
-    assert module.main([*fast, "--data", "builtin:breast_cancer"]) == 0
+    assert train_main(trainer, "--data", "builtin:breast_cancer") == 0
     run = only_run()
     assert run.info.status == "FINISHED"
     metrics = run.data.metrics
@@ -21,9 +19,9 @@ def test_classification_run_logs_the_standard_record_and_a_servable_model(traine
     assert metrics["test_accuracy"] > 0.9
     assert metrics["test_roc_auc"] > 0.95
     tags = run.data.tags
-    assert tags["entry_point"] == module.ENTRY_POINT
-    assert tags["model_type"] == module.model_type("classification")
-    assert tags["mlflow.runName"] == f"{module.model_type('classification')}_v1"
+    assert tags["entry_point"] == trainer.entry_point
+    assert tags["model_type"] == trainer.module.model_type("classification")
+    assert tags["mlflow.runName"] == f"{trainer.module.model_type('classification')}_v1"
     assert tags["task"] == "classification"
     assert tags["target"] == "target"
     assert len(tags["data_version"]) == 12
@@ -43,11 +41,10 @@ def test_classification_run_logs_the_standard_record_and_a_servable_model(traine
 
 
 def test_regression_run_logs_regression_metrics(trainer):
-    module, fast = trainer
-    assert module.main([*fast, "--data", "builtin:diabetes"]) == 0
+    assert train_main(trainer, "--data", "builtin:diabetes") == 0
     run = only_run()
     assert set(REGRESSION_METRICS) <= set(run.data.metrics)
-    assert run.data.tags["model_type"] == module.model_type("regression")
+    assert run.data.tags["model_type"] == trainer.module.model_type("regression")
     assert 0.2 < run.data.metrics["test_r2"] < 1
     assert run.data.metrics["test_rmse"] > run.data.metrics["test_mae"] > 0
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
@@ -57,8 +54,7 @@ def test_regression_run_logs_regression_metrics(trainer):
 def test_user_csv_model_serves_raw_rows_with_missing_values_and_unseen_categories(
     trainer, churn_csv, raw_rows
 ):
-    module, fast = trainer
-    assert module.main([*fast, "--data", str(churn_csv), "--target", "churn"]) == 0
+    assert train_main(trainer, "--data", str(churn_csv), "--target", "churn") == 0
     run = only_run()
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     out = model.predict(raw_rows)
@@ -69,9 +65,8 @@ def test_user_csv_model_serves_raw_rows_with_missing_values_and_unseen_categorie
 
 
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(trainer):
-    module, fast = trainer
     for seed in ("3", "3", "4"):
-        assert module.main([*fast, "--seed", seed]) == 0
+        assert train_main(trainer, "--seed", seed) == 0
     first, again, other = (
         {k: v for k, v in r.data.metrics.items() if k.startswith("test_")} for r in all_runs()
     )
@@ -80,8 +75,7 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(trainer):
 
 
 def test_missing_target_column_fails_the_run_with_the_reason_and_no_model(trainer, capsys):
-    module, fast = trainer
-    assert module.main([*fast, "--target", "nope"]) == 2
+    assert train_main(trainer, "--target", "nope") == 2
     assert "target column 'nope' not found" in capsys.readouterr().err
     run = only_run()
     assert run.info.status == "FAILED"
@@ -90,8 +84,7 @@ def test_missing_target_column_fails_the_run_with_the_reason_and_no_model(traine
 
 
 def test_misspelt_parameter_fails_before_a_run_naming_the_valid_ones(trainer, capsys):
-    module, fast = trainer
-    assert module.main([*fast, "--sed", "1"]) == 2
+    assert train_main(trainer, "--sed", "1") == 2
     err = capsys.readouterr().err
     assert "unknown parameter(s): --sed 1" in err
     assert "seed" in err

@@ -9,8 +9,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
 from entrypoints import tune
-from tests.conftest import all_runs
-from tests.entrypoints.conftest import logged_models
+from tests.helpers.runs import all_runs, logged_models
 
 
 def _parent_and_trials():

@@ -1,10 +1,10 @@
 """A local stand-in for the Databricks REST endpoints that MLflow's databricks backend calls.
 
-It answers the DBFS and Jobs calls `mlflow run -b databricks` makes (see
-../shared/MLFLOW_NOTES.md): DBFS ``get-status``, the raw tarball upload to ``/dbfs/...``,
-``jobs/runs/submit``, ``runs/get`` and ``runs/cancel`` (``SubmittedRun.cancel()``). The
-"cluster" is a subprocess that runs the submitted ``shell_command_task`` unchanged except that
-the cluster's absolute folders (``/dbfs``, ``/databricks/mlflow``) live under a scratch root.
+It answers the DBFS and Jobs calls `mlflow run -b databricks` makes: DBFS ``get-status``, the
+raw tarball upload to ``/dbfs/...``, ``jobs/runs/submit``, ``runs/get`` and ``runs/cancel``
+(``SubmittedRun.cancel()``). The "cluster" is a subprocess that runs the submitted
+``shell_command_task`` unchanged except that the cluster's absolute folders (``/dbfs``,
+``/databricks/mlflow``) live under a scratch root.
 Every request must carry the bearer token it was created with.
 """
 

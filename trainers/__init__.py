@@ -1,0 +1,158 @@
+"""The model families this project trains, and the one registry that lists them.
+
+A trainer is one module here holding everything about one model family, and nothing about
+MLflow runs or command lines:
+
+    Params                    frozen dataclass of the hyperparameters: names, defaults, types.
+                              The command line is built from it; MLproject is checked against it.
+    model_type(task)          the run's ``model_type`` tag
+    search_space()            hyperopt space over Params' fields (used by ``tune``)
+    train(request, params)    -> (fitted preprocessor, estimator); ``request`` is a FitRequest
+    fit_report(estimator)     metrics about the fit itself and a one-line summary
+    importances(estimator)    (per encoded feature, chart title), or None
+    save_estimator(estimator, path) / load_estimator(path, task): its safe on-disk format
+
+``TRAINERS`` below is the only list of trainers: ``tune``, ``main``, ``reproduce``, the served
+model and the tests read it. A new family is one module here, one entry below, one thin
+``entrypoints/train_<name>.py`` and one MLproject entry point.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from common.errors import UserInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+StepCallback = Callable[[int, Mapping[str, float]], None]
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What every trainer's ``train`` is given besides its hyperparameters."""
+
+    X: pd.DataFrame  # raw feature rows, as loaded
+    y: np.ndarray  # encoded labels (classification) or values (regression)
+    task: str
+    seed: int
+    threads: int | None = None  # cores the fit may use; None: the framework's default
+    on_step: StepCallback | None = None  # called per round or epoch with its metrics
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """One model family as the rest of the project sees it."""
+
+    name: str  # ``-P trainer=<name>`` of tune and main; the entry point is train_<name>
+    module_name: str  # imported on first use, so listing trainers imports no framework
+    family: str  # what the command line calls its hyperparameter group
+    default_data: str
+    estimator_file: str  # file or folder name of the saved estimator inside a logged model
+    serving_requirements: tuple[str, ...] = ()  # packages beyond common's to load the model
+    autolog: str | None = None  # MLflow autolog flavour for its parameters and training metrics
+    steps: tuple[str, str] | None = None  # (step label, Params field with the planned count)
+    # Parameters that keep a run to a few seconds: the test suite's and a smoke run's.
+    quick_params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def entry_point(self) -> str:
+        return f"train_{self.name}"
+
+    @property
+    def module(self) -> ModuleType:
+        """The trainer's module (imports its framework)."""
+        return importlib.import_module(self.module_name)
+
+    def params(self, **values: Any) -> Any:
+        """The trainer's ``Params`` with ``values``, defaults for the rest."""
+        return self.module.Params(**values)
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        task: str,
+        seed: int,
+        params: Any,
+        threads: int | None = None,
+        on_step: StepCallback | None = None,
+    ) -> tuple[Any, Any]:
+        """Train with ``params`` (this trainer's ``Params``): (fitted preprocessor, estimator).
+
+        See ``FitRequest`` for the other arguments.
+        """
+        request = FitRequest(X, y, task=task, seed=seed, threads=threads, on_step=on_step)
+        return self.module.train(request, params)
+
+    def load_estimator(self, path: str, task: str) -> Any:
+        return self.module.load_estimator(path, task)
+
+
+TRAINERS: dict[str, Trainer] = {
+    trainer.name: trainer
+    for trainer in (
+        Trainer(
+            name="sklearn",
+            module_name="trainers.random_forest",
+            family="random forest",
+            default_data="builtin:breast_cancer",
+            estimator_file="estimator.skops",
+            autolog="sklearn",
+            quick_params={"n_estimators": "20"},
+        ),
+        Trainer(
+            name="xgboost",
+            module_name="trainers.boosted_trees",
+            family="boosting",
+            default_data="builtin:diabetes",
+            estimator_file="estimator.json",
+            serving_requirements=("xgboost-cpu",),
+            autolog="xgboost",
+            steps=("round", "n_estimators"),
+            quick_params={"n_estimators": "60"},
+        ),
+        Trainer(
+            name="pytorch",
+            module_name="trainers.mlp",
+            family="network and optimisation",
+            default_data="builtin:breast_cancer",
+            estimator_file="estimator",
+            serving_requirements=("torch",),
+            steps=("epoch", "epochs"),
+            quick_params={"epochs": "15"},
+        ),
+    )
+}
+
+# Loaders of models logged before the trainers registry existed (their config.json named a
+# function in entrypoints/); the saved formats are unchanged, so the registry's loaders read them.
+LEGACY_LOADERS = {
+    f"entrypoints.{trainer.entry_point}:load_estimator": trainer.name
+    for trainer in TRAINERS.values()
+}
+
+
+def get(name: str) -> Trainer:
+    """The trainer called ``name``; a clear error naming the known ones otherwise."""
+    try:
+        return TRAINERS[name]
+    except KeyError:
+        raise UserInputError(
+            f"trainer '{name}': expected one of {', '.join(sorted(TRAINERS))}"
+        ) from None
+
+
+def by_entry_point(entry_point: str) -> Trainer:
+    """The trainer whose entry point is ``entry_point`` (``train_sklearn`` -> sklearn)."""
+    for trainer in TRAINERS.values():
+        if trainer.entry_point == entry_point:
+            return trainer
+    raise UserInputError(f"entry point '{entry_point}' trains no registered model family")

@@ -1,0 +1,124 @@
+"""Gradient-boosted trees (XGBoost) with early stopping on a validation split.
+
+Saved in XGBoost's own JSON model format: no pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+
+from common import cli, data
+from common.preprocessing import build_preprocessor, split_columns
+from trainers import FitRequest, StepCallback
+
+EVAL_NAMES = ("train", "validation")
+_FRACTION = cli.float_in(0.0, 1.0, high_open=False)
+_NON_NEGATIVE = cli.float_in(0.0, float("inf"), low_open=False)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The booster's hyperparameters and its early stopping."""
+
+    n_estimators: int = cli.hyperparameter(500, cli.positive_int, "max rounds")
+    max_depth: int = cli.hyperparameter(6, cli.positive_int)
+    learning_rate: float = cli.hyperparameter(0.1, _FRACTION)
+    subsample: float = cli.hyperparameter(0.8, _FRACTION)
+    colsample_bytree: float = cli.hyperparameter(0.8, _FRACTION)
+    min_child_weight: float = cli.hyperparameter(1.0, _NON_NEGATIVE)
+    reg_lambda: float = cli.hyperparameter(1.0, _NON_NEGATIVE, "L2 penalty")
+    early_stopping_rounds: int = cli.hyperparameter(30, cli.positive_int)
+    validation_fraction: float = cli.hyperparameter(
+        0.15, cli.float_in(0.0, 1.0), "of the training split, for early stopping"
+    )
+
+
+def model_type(task: str) -> str:
+    return "xgboost_classifier" if task == "classification" else "xgboost_regressor"
+
+
+def search_space() -> dict:
+    """Hyperopt search space over ``Params``' fields."""
+    from hyperopt import hp
+    from hyperopt.pyll import scope
+
+    return {
+        "max_depth": scope.int(hp.quniform("max_depth", 2, 10, 1)),
+        "learning_rate": hp.loguniform("learning_rate", np.log(0.01), np.log(0.3)),
+        "subsample": hp.uniform("subsample", 0.5, 1.0),
+        "colsample_bytree": hp.uniform("colsample_bytree", 0.5, 1.0),
+        "min_child_weight": hp.loguniform("min_child_weight", np.log(0.5), np.log(20)),
+        "reg_lambda": hp.loguniform("reg_lambda", np.log(0.1), np.log(10)),
+    }
+
+
+class _RoundReporter(xgb.callback.TrainingCallback):
+    """Hands each round's train/validation metrics to ``on_round`` (step, {name: value})."""
+
+    def __init__(self, on_round: StepCallback):
+        super().__init__()
+        self.on_round = on_round
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        values = {
+            f"{EVAL_NAMES[i]}_{metric}": history[-1]
+            for i, (_, metrics) in enumerate(evals_log.items())
+            for metric, history in metrics.items()
+        }
+        self.on_round(epoch, values)
+        return False
+
+
+def train(request: FitRequest, params: Params) -> tuple:
+    """Fit the preprocessor, then boost with early stopping on a validation split of the rows.
+
+    ``request.on_step`` gets each round's train and validation metrics.
+
+    Returns:
+        (preprocessor, model); the model predicts with its best iteration.
+    """
+    task, on_step = request.task, request.on_step
+    part = data.holdout(
+        request.X, request.y, fraction=params.validation_fraction, seed=request.seed, stratify=task
+    )
+    preprocessor = build_preprocessor(*split_columns(request.X)).fit(part.X_train)
+    model_cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
+    booster = asdict(params)  # XGBoost's keywords of the same names, but for the split above
+    del booster["validation_fraction"]
+    model = model_cls(
+        **booster,
+        tree_method="hist",
+        random_state=request.seed,
+        n_jobs=request.threads,
+        callbacks=[_RoundReporter(on_step)] if on_step else None,
+    )
+    train_encoded = preprocessor.transform(part.X_train)
+    eval_set = [(train_encoded, part.y_train), (preprocessor.transform(part.X_test), part.y_test)]
+    model.fit(train_encoded, part.y_train, eval_set=eval_set, verbose=False)
+    return preprocessor, model
+
+
+def fit_report(model) -> tuple[dict[str, float], str]:
+    """Rounds run and the best round (0-based, as XGBoost counts), and a summary line."""
+    rounds = len(next(iter(model.evals_result()["validation_1"].values())))
+    summary = f"stopped after {rounds} rounds; best round {model.best_iteration + 1}"
+    return {"best_iteration": model.best_iteration, "rounds_run": rounds}, summary
+
+
+def importances(model) -> tuple[np.ndarray, str]:
+    return model.feature_importances_, "XGBoost feature importance (gain)"
+
+
+def save_estimator(model, path: Path) -> None:
+    model.save_model(path)
+
+
+def load_estimator(path: str, task: str):
+    """XGBoost JSON into the matching scikit-learn wrapper."""
+    model = xgb.XGBClassifier() if task == "classification" else xgb.XGBRegressor()
+    model.load_model(path)
+    return model

@@ -1,0 +1,228 @@
+"""A tabular MLP (PyTorch): the training loop, early stopping, and the saved format.
+
+The network itself is in ``trainers.mlp_network``. Trains on the GPU when one is present
+(``device=auto``) and on the CPU otherwise; on the CPU a fixed seed gives bit-identical metrics.
+Saved as a state_dict (tensors only, loadable with ``weights_only=True``) plus the architecture
+as JSON: no pickle.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from common import cli, data
+from common.errors import UserInputError
+from common.preprocessing import build_preprocessor, split_columns
+from trainers import FitRequest
+from trainers.mlp_network import Architecture, TorchEstimator
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Params:
+    """The network, its optimisation and early stopping."""
+
+    hidden_sizes: tuple[int, ...] = cli.hyperparameter((128, 64), cli.positive_int_list)
+    dropout: float = cli.hyperparameter(0.1, cli.float_in(0.0, 1.0, low_open=False))
+    learning_rate: float = cli.hyperparameter(1e-3, cli.float_in(0.0, 1.0), "AdamW")
+    weight_decay: float = cli.hyperparameter(1e-4, cli.float_in(0.0, 1.0, low_open=False))
+    epochs: int = cli.hyperparameter(100, cli.positive_int, "max epochs")
+    batch_size: int = cli.hyperparameter(64, cli.positive_int)
+    patience: int = cli.hyperparameter(10, cli.positive_int, "early-stopping epochs")
+    validation_fraction: float = cli.hyperparameter(
+        0.15, cli.float_in(0.0, 1.0), "of the training split"
+    )
+    device: str = cli.hyperparameter("auto", str, "auto: cuda when present", choices=DEVICES)
+
+
+def model_type(task: str) -> str:
+    return "mlp_classifier" if task == "classification" else "mlp_regressor"
+
+
+def search_space() -> dict:
+    """Hyperopt search space over ``Params``' fields."""
+    from hyperopt import hp
+
+    return {
+        "hidden_sizes": hp.choice("hidden_sizes", [(64,), (128, 64), (256, 128), (128, 64, 32)]),
+        "dropout": hp.uniform("dropout", 0.0, 0.5),
+        "learning_rate": hp.loguniform("learning_rate", np.log(1e-4), np.log(1e-2)),
+        "weight_decay": hp.loguniform("weight_decay", np.log(1e-6), np.log(1e-2)),
+        "batch_size": hp.choice("batch_size", [32, 64, 128]),
+    }
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks CUDA when available; asking for CUDA without one is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserInputError("device 'cuda' requested but no CUDA device is available")
+    return device
+
+
+def device_name(device: str) -> str:
+    """What the run's ``device`` tag says: the GPU's name, or ``cpu``."""
+    resolved = resolve_device(device)
+    return torch.cuda.get_device_name() if resolved == "cuda" else "cpu"
+
+
+class _Targets:
+    """Turns raw rows and labels into tensors: encoded features; class codes or scaled values."""
+
+    def __init__(self, preprocessor, task: str, y_train: np.ndarray):
+        self.preprocessor, self.classify = preprocessor, task == "classification"
+        self.y_mean, self.y_std = (
+            (0.0, 1.0) if self.classify else (float(y_train.mean()), float(y_train.std() or 1.0))
+        )
+
+    def tensors(self, frame: pd.DataFrame, target: np.ndarray) -> tuple[torch.Tensor, ...]:
+        features = torch.as_tensor(self.preprocessor.transform(frame), dtype=torch.float32)
+        if self.classify:
+            return features, torch.as_tensor(target, dtype=torch.long)
+        scaled = (target - self.y_mean) / self.y_std
+        return features, torch.as_tensor(scaled, dtype=torch.float32)[:, None]
+
+
+class _EarlyStopping:
+    """Keeps the weights of the epoch with the lowest validation loss; says when to stop."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best_loss, self.best_state, self.best_epoch = patience, np.inf, None, 0
+        self.stale = 0
+
+    def should_stop(self, epoch: int, loss: float, module: nn.Module) -> bool:
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.stale = loss, epoch, 0
+            self.best_state = copy.deepcopy(module.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+
+def _train_epoch(module, batches, optimizer, loss_fn, device: str) -> float:
+    """One pass over the batches; returns the mean training loss per row."""
+    module.train()
+    total, rows = 0.0, 0
+    for xb, yb in batches:
+        xb, yb = xb.to(device), yb.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(module(xb), yb)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(xb)
+        rows += len(xb)
+    return total / rows
+
+
+@torch.no_grad()
+def _validate(module, X_val, y_val, loss_fn, targets: _Targets) -> dict[str, float]:
+    """Validation loss plus accuracy (classifiers) or RMSE in the target's units."""
+    module.eval()
+    outputs = module(X_val)
+    scores = {"validation_loss": loss_fn(outputs, y_val).item()}
+    if targets.classify:
+        scores["validation_accuracy"] = (outputs.argmax(1) == y_val).float().mean().item()
+    else:
+        rmse = ((outputs - y_val) ** 2).mean().sqrt().item()
+        scores["validation_rmse"] = float(rmse * targets.y_std)
+    return scores
+
+
+def train(request: FitRequest, params: Params) -> tuple:
+    """Fit the preprocessor, then the MLP with early stopping; the best epoch's weights win.
+
+    ``request.threads`` sets torch's intra-op threads (a process-wide setting; None leaves it);
+    ``request.on_step`` gets each epoch's losses and validation score.
+
+    Returns:
+        (preprocessor, TorchEstimator on the CPU, where it is evaluated and served)
+    """
+    device, seed, on_step = resolve_device(params.device), request.seed, request.on_step
+    if request.threads is not None:
+        torch.set_num_threads(request.threads)
+    part = data.holdout(
+        request.X, request.y, fraction=params.validation_fraction, seed=seed, stratify=request.task
+    )
+    if params.batch_size > len(part.y_train):
+        raise UserInputError(
+            f"batch_size={params.batch_size} is larger than the {len(part.y_train)} training "
+            "rows (after the test and validation splits); use a smaller batch_size"
+        )
+    preprocessor = build_preprocessor(*split_columns(request.X)).fit(part.X_train)
+    targets = _Targets(preprocessor, request.task, part.y_train)
+    X_fit, y_fit = targets.tensors(part.X_train, part.y_train)
+    X_val, y_val = (t.to(device) for t in targets.tensors(part.X_test, part.y_test))
+    torch.manual_seed(seed)  # weight init and dropout, so train() alone is repeatable too
+    n_outputs = int(request.y.max()) + 1 if targets.classify else 1
+    architecture = Architecture(
+        request.task, X_fit.shape[1], tuple(params.hidden_sizes), n_outputs, params.dropout,
+        targets.y_mean, targets.y_std,
+    )  # fmt: skip
+    module = architecture.build().to(device)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+    )
+    loss_fn = nn.CrossEntropyLoss() if targets.classify else nn.MSELoss()
+    batches = DataLoader(
+        TensorDataset(X_fit, y_fit),
+        batch_size=params.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    stopping = _EarlyStopping(params.patience)
+    for epoch in range(params.epochs):
+        train_loss = _train_epoch(module, batches, optimizer, loss_fn, device)
+        scores = _validate(module, X_val, y_val, loss_fn, targets)
+        if on_step:
+            on_step(epoch, {"train_loss": train_loss, **scores})
+        if stopping.should_stop(epoch, scores["validation_loss"], module):
+            break
+    if stopping.best_state is None:
+        raise UserInputError(
+            "the validation loss was never finite (NaN or inf from the first epoch on): "
+            "check the table for huge values, or lower learning_rate"
+        )
+    module.load_state_dict(stopping.best_state)
+    estimator = TorchEstimator(module.cpu(), architecture)
+    estimator.best_epoch, estimator.epochs_run = stopping.best_epoch, epoch + 1
+    return preprocessor, estimator
+
+
+def fit_report(estimator: TorchEstimator) -> tuple[dict[str, float], str]:
+    """Epochs run and the best epoch (1-based), and a summary line."""
+    best, ran = estimator.best_epoch + 1, estimator.epochs_run
+    return {"best_epoch": best, "epochs_run": ran}, f"stopped after {ran} epochs; best epoch {best}"
+
+
+def importances(estimator: TorchEstimator) -> None:
+    """An MLP has no per-feature importances of its own."""
+    return None
+
+
+def save_estimator(estimator: TorchEstimator, path: Path) -> None:
+    """A state_dict (tensors only) plus the architecture, in the folder ``path``."""
+    path.mkdir()
+    state = {k: v.detach().cpu() for k, v in estimator.module.state_dict().items()}
+    torch.save(state, path / "weights.pt")
+    (path / "architecture.json").write_text(json.dumps(asdict(estimator.architecture)))
+
+
+def load_estimator(path: str, task: str) -> TorchEstimator:
+    """Rebuild the MLP from code and the architecture JSON, then load its weights."""
+    folder = Path(path)
+    spec = json.loads((folder / "architecture.json").read_text())
+    architecture = Architecture(**{**spec, "hidden_sizes": tuple(spec["hidden_sizes"])})
+    module = architecture.build()
+    module.load_state_dict(torch.load(folder / "weights.pt", weights_only=True, map_location="cpu"))
+    return TorchEstimator(module, architecture)

@@ -1,0 +1,89 @@
+"""Random forests (scikit-learn): the preprocessor and the forest fitted as one Pipeline.
+
+Saved with skops, which loads only types it trusts by default or that ``TRUSTED_TYPES`` lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.pipeline import Pipeline
+
+from common import cli
+from common.preprocessing import build_preprocessor, split_columns
+from trainers import FitRequest
+
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
+
+
+@dataclass(frozen=True)
+class Params:
+    """The forest's hyperparameters."""
+
+    n_estimators: int = cli.hyperparameter(200, cli.positive_int, "trees")
+    max_depth: int | None = cli.hyperparameter(None, cli.optional_positive_int, "None = unlimited")
+    min_samples_leaf: int = cli.hyperparameter(1, cli.positive_int)
+    max_features: float = cli.hyperparameter(
+        0.5, cli.float_in(0.0, 1.0, high_open=False), "fraction of features tried per split"
+    )
+
+
+def model_type(task: str) -> str:
+    return "random_forest_classifier" if task == "classification" else "random_forest_regressor"
+
+
+def search_space() -> dict:
+    """Hyperopt search space over ``Params``' fields."""
+    from hyperopt import hp
+    from hyperopt.pyll import scope
+
+    return {
+        "n_estimators": scope.int(hp.quniform("n_estimators", 50, 400, 25)),
+        "max_depth": hp.choice("max_depth", [None, 4, 8, 16]),
+        "min_samples_leaf": scope.int(hp.quniform("min_samples_leaf", 1, 10, 1)),
+        "max_features": hp.uniform("max_features", 0.1, 1.0),
+    }
+
+
+def train(request: FitRequest, params: Params) -> tuple:
+    """Fit preprocessor + forest as one Pipeline (one fit, so autologging sees it whole).
+
+    Uses all cores unless ``request.threads`` says otherwise; a forest has no steps to report.
+
+    Returns:
+        (preprocessor, forest)
+    """
+    classify = request.task == "classification"
+    forest = (RandomForestClassifier if classify else RandomForestRegressor)(
+        **asdict(params),  # each field is the forest's keyword of the same name
+        random_state=request.seed,
+        n_jobs=-1 if request.threads is None else request.threads,
+    )
+    preprocessor = build_preprocessor(*split_columns(request.X))
+    pipeline = Pipeline([("preprocess", preprocessor), ("model", forest)])
+    pipeline.fit(request.X, request.y)
+    return pipeline.named_steps["preprocess"], forest
+
+
+def fit_report(forest) -> tuple[dict[str, float], str]:
+    """A forest grows every tree it is asked for: nothing to report."""
+    return {}, ""
+
+
+def importances(forest) -> tuple[np.ndarray, str]:
+    return forest.feature_importances_, ""
+
+
+def save_estimator(forest, path: Path) -> None:
+    import skops.io
+
+    skops.io.dump(forest, path)
+
+
+def load_estimator(path: str, task: str):
+    import skops.io
+
+    return skops.io.load(path, trusted=TRUSTED_TYPES)
