@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -215,9 +218,77 @@ def trainer_parser(doc: str, trainer: Any) -> StrictParser:
 
 
 def run_main(body: Callable[[], int]) -> int:
-    """Run an entry point's body; bad input becomes one ``error:`` line and exit status 2."""
+    """Run an entry point's body; bad input becomes one ``error:`` line and exit status 2.
+
+    SIGTERM ends the body like Ctrl-C (the run ends KILLED, exit status 143) instead of leaving
+    its run RUNNING. Under ``mlflow run`` the launcher's run gets the error as ``failure_reason``
+    even when it came before the run was opened (a bad flag), and the command stops when the
+    launcher dies (Linux), instead of training on as an orphan.
+    """
+    previous = _handle_sigterm()
     try:
+        _stop_with_launcher()
         return body()
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _record_failure(str(exc))
         return 2
+    except Terminated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: runs end KILLED (see ``common.tracking.tracked_run``)."""
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _handle_sigterm():
+    """Install the SIGTERM handler; returns the previous one (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _stop_with_launcher() -> None:
+    """Under ``mlflow run``, ask Linux for SIGTERM when the launcher (our parent) dies.
+
+    ``mlflow run`` does not pass its own SIGTERM on: without this the command trains on, its
+    run finishing minutes after the user stopped it.
+    """
+    if not os.environ.get("MLFLOW_RUN_ID") or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the launcher died before the request was in place
+        raise Terminated("stopped: the launcher of this run has exited")
+
+
+def _record_failure(reason: str) -> None:
+    """Tag the launcher's run with ``failure_reason`` if nothing has (best effort)."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from common.tracking import is_relative_local_uri
+
+    if is_relative_local_uri(mlflow.get_tracking_uri()):
+        return  # opening it here would create a stray store where the command runs
+    try:
+        client = MlflowClient()
+        if "failure_reason" not in client.get_run(run_id).data.tags:
+            client.set_tag(run_id, "failure_reason", f"UserInputError: {reason}"[:5000])
+    except Exception:  # the store may be the very problem being reported
+        return

@@ -14,9 +14,11 @@ output is logged as an artifact under ``predictions/`` with the row counts as me
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -40,6 +42,9 @@ def build_parser() -> cli.StrictParser:
     )
     parser.add_argument("--input", required=True, help="CSV/Parquet path or URI")
     parser.add_argument("--output", default="", help="absolute .csv/.parquet path; default: none")
+    parser.add_argument(
+        "--overwrite", type=cli.boolean, default=False, help="replace an existing output"
+    )
     parser.add_argument("--engine", choices=["pandas", "spark"], default="pandas")
     parser.add_argument("--run-name", default="")
     return parser
@@ -71,19 +76,49 @@ def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[s
     return info, found
 
 
-def output_path(text: str) -> Path | None:
-    """The output file, refusing a relative path under ``mlflow run`` (its cwd is the project)."""
-    if not text:
-        return None
+def _absolute(text: str, name: str) -> Path:
+    """``text`` as an absolute path, refusing a relative one under ``mlflow run`` (whose command
+    runs in the project folder, a temporary clone for git-URL runs)."""
     path = Path(text).expanduser()
-    if path.suffix.lower() not in SUFFIXES:
-        raise UserInputError(f"output '{text}': use a {' or '.join(SUFFIXES)} file name")
     if not path.is_absolute() and os.environ.get("MLFLOW_RUN_ID"):
         raise UserInputError(
-            f"output '{text}' is relative; under 'mlflow run' the command runs in the project "
+            f"{name} '{text}' is relative; under 'mlflow run' the command runs in the project "
             "folder (a temporary clone for git-URL runs): give an absolute path"
         )
     return path.resolve()
+
+
+def input_path(text: str) -> str:
+    """The input as given when it is a URI, else as an absolute path that must exist."""
+    if "://" in text or text.startswith("dbfs:"):
+        return text  # downloaded by common.data, which names it when that fails
+    path = _absolute(text, "input")
+    if not path.is_file():
+        raise UserInputError(f"input '{text}': no such file ({path})")
+    return str(path)
+
+
+def output_path(text: str, *, source: str = "", overwrite: bool = False) -> Path | None:
+    """The output file or folder: a known format, never the input, never an existing path
+    unless ``overwrite``, in a folder this process can write to."""
+    if not text:
+        return None
+    path = _absolute(text, "output")
+    if path.suffix.lower() not in SUFFIXES:
+        raise UserInputError(f"output '{text}': use a {' or '.join(SUFFIXES)} file name")
+    if source and "://" not in source and Path(source).resolve() == path:
+        raise UserInputError(f"output '{text}' is the input: write the predictions elsewhere")
+    if path.exists() and not overwrite:
+        raise UserInputError(f"output '{text}' exists; pass overwrite=true to replace it")
+    parent = next((p for p in path.parents if p.exists()), None)
+    try:  # a probe file says more than permission bits (root, read-only mounts, /proc)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".predict-probe-"):
+            pass
+    except OSError:
+        raise UserInputError(
+            f"output '{text}': '{parent}' is not a folder this run can write to"
+        ) from None
+    return path
 
 
 def score_pandas(model_uri: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,29 +173,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    destination = output_path(args.output)
+    source = input_path(args.input)
+    destination = output_path(args.output, source=source, overwrite=args.overwrite)
     with tracking.entry_point_run(ENTRY_POINT, args, stage="predict"):
         info, model_tags = resolve_model(args.model_uri)
         mlflow.set_tags(model_tags)
         scratch = Path(tempfile.mkdtemp(prefix="predict-"))
         start = time.perf_counter()
         if args.engine == "pandas":
-            frame, _, name = data.read_table(args.input)
+            frame, _, name = data.read_table(source)
+            if frame.empty:
+                raise UserInputError(f"input '{args.input}' has no rows to score")
             scored = score_pandas(args.model_uri, frame)
             target = destination or scratch / f"{name}_predictions.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.suffix == ".csv":
-                scored.to_csv(target, index=False)
-            else:
-                scored.to_parquet(target, index=False)
+            with _replacing(target) as partial:
+                if target.suffix == ".csv":
+                    scored.to_csv(partial, index=False)
+                else:
+                    scored.to_parquet(partial, index=False)
             rows_in, rows_out = len(frame), len(scored)
         else:
-            source = data.localize(args.input)
-            if source.suffix.lower() not in SUFFIXES:
+            local = data.localize(source)
+            if local.suffix.lower() not in SUFFIXES:
                 raise UserInputError(f"input '{args.input}': expected a .csv or .parquet file")
-            target = destination or scratch / f"{source.stem}_predictions.parquet"
+            target = destination or scratch / f"{local.stem}_predictions.parquet"
             inputs = info.signature.inputs.input_names()
-            rows_in, rows_out = score_spark(args.model_uri, inputs, source, target)
+            with _replacing(target) as partial:
+                rows_in, rows_out = score_spark(args.model_uri, inputs, local, partial)
         seconds = time.perf_counter() - start
         mlflow.log_metrics(
             {
@@ -178,6 +217,31 @@ def _run(args) -> int:
             raise RuntimeError(f"scored {rows_out} rows of {rows_in}")
         print(f"scored {rows_out} rows in {seconds:.2f} s -> {target}")
     return 0
+
+
+@contextmanager
+def _replacing(target: Path) -> Iterator[Path]:
+    """A temporary sibling of ``target`` to write; moved into place only when writing worked,
+    so a failure leaves an existing output as it was and no half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".partial-{os.getpid()}-{target.name}")  # same suffix: format
+    try:
+        try:
+            yield partial
+        except OSError as exc:
+            raise UserInputError(f"output '{target}': could not write it ({exc})") from exc
+        if partial.is_dir() and target.exists():  # Spark's output folder: swap, then drop old
+            old = target.with_name(f".old-{os.getpid()}-{target.name}")
+            os.replace(target, old)
+            os.replace(partial, target)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        else:
+            os.replace(partial, target)
+    finally:
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        elif partial.exists():
+            partial.unlink()
 
 
 if __name__ == "__main__":

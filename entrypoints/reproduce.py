@@ -1,19 +1,25 @@
 """Rerun a run exactly (same commit, entry point, parameters, environment) and compare metrics.
 
-    mlflow run . -e reproduce --env-manager local -P run_id=<run id>
-    python -m entrypoints.reproduce --run-id <run id> --tolerance 1e-6
+    mlflow run . -e reproduce --env-manager local --experiment-name tabular-training/reproduce \
+        -P run_id=<run id>
+    python -m entrypoints.reproduce --run-id <run id> --repo /path/to/clone --tolerance 1e-6
 
-The original's code is checked out at its recorded commit (from the repository it ran in, or
-its git remote for git-URL runs) into a scratch folder and run from there with ``mlflow run``
-as a child of this run. Every metric of the two runs is compared; ``reproduction.csv`` lists
-metric, original, rerun and difference, and both runs are tagged ``reproduces`` /
-``reproduced``. Timings (``*_seconds``, ``*_per_second``) are listed but not judged. Runs made
-from a dirty working tree, or without a commit, are refused: their code cannot be recovered.
+The original's code is checked out at its recorded commit into a scratch folder, from the
+repository this command runs in or the one ``--repo`` names, and run from there with
+``mlflow run`` as a child of this run. Where the run says its code came from (its
+``project_repo`` and ``mlflow.source.git.repoURL`` tags) is shown but never cloned unasked:
+anyone who can tag a run could otherwise make whoever reproduces it run their code.
+
+Every metric of the two runs is compared; ``reproduction.csv`` lists metric, original, rerun
+and difference, and both runs are tagged ``reproduces`` / ``reproduced``. Timings
+(``*_seconds``, ``*_per_second``) are listed but not judged. Refused: runs that did not finish,
+have no metrics, or were made from a dirty working tree or without a commit.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -33,11 +39,18 @@ TIMINGS = ("_seconds", "_per_second")
 # Entry points whose rerun only trains and logs; register, main and predict act on the registry
 # or write files, so rerunning them is not a side-effect-free check.
 REPRODUCIBLE = (*(t.entry_point for t in trainers.TRAINERS.values()), "tune")
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def build_parser() -> cli.StrictParser:
     parser = cli.StrictParser(description=__doc__)
     parser.add_argument("--run-id", required=True, help="the run to reproduce")
+    parser.add_argument(
+        "--repo",
+        default="",
+        help="git repository (path or URL) holding the run's commit; default: the one this "
+        "command runs from. The run's recorded location is printed, never used unasked",
+    )
     parser.add_argument(
         "--tolerance",
         type=cli.float_in(0.0, float("inf"), low_open=False),
@@ -63,6 +76,11 @@ def original_run(run_id: str):
     tags = run.data.tags
     if "mlflow.source.git.commit" not in tags:
         raise UserInputError(f"run {run_id} has no git commit (mlflow.source.git.commit)")
+    if not COMMIT.fullmatch(tags["mlflow.source.git.commit"]):
+        raise UserInputError(
+            f"run {run_id}: mlflow.source.git.commit {tags['mlflow.source.git.commit']!r} is "
+            "not a full commit sha"
+        )
     if tags.get("git_dirty") != "false":
         raise UserInputError(
             f"run {run_id} was made from a dirty working tree (git_dirty="
@@ -81,30 +99,63 @@ def original_run(run_id: str):
             f"run {run_id} is a '{entry_point}' run, which acts on the registry or writes files; "
             f"reproduce reruns {', '.join(REPRODUCIBLE)} runs{hint}"
         )
+    if run.info.status != "FINISHED":
+        raise UserInputError(
+            f"run {run_id} is {run.info.status}: only a FINISHED run has results to reproduce"
+        )
+    if not [name for name in run.data.metrics if not name.endswith(TIMINGS)]:
+        raise UserInputError(f"run {run_id} has no metrics to compare a rerun with")
     return run
 
 
-def checkout(tags: dict[str, str], into: Path) -> Path:
-    """Clone the original's repository at its commit into ``into``; returns the project folder."""
-    commit = tags["mlflow.source.git.commit"]
-    sources = [tags.get("project_repo"), tags.get("mlflow.source.git.repoURL")]
-    tried = []
-    for source in filter(None, sources):
-        repo = into / f"checkout{len(tried)}"
-        clone = ["git", "clone", "--quiet", "--no-checkout", source, str(repo)]
-        done = subprocess.run(clone, capture_output=True, text=True, timeout=600)
-        if done.returncode == 0:
-            done = subprocess.run(
-                ["git", "-C", str(repo), "checkout", "--quiet", commit],
-                capture_output=True, text=True, timeout=600,
-            )  # fmt: skip
-        if done.returncode == 0:
-            return repo / tags.get("project_subdir", "")
-        tried.append(f"{source}: {done.stderr.strip().splitlines()[-1:]}")
-    raise UserInputError(
-        f"commit {commit} could not be checked out from "
-        + ("; ".join(tried) or "anywhere: the run has no project_repo or repoURL tag")
-    )
+def recorded_location(tags: dict[str, str]) -> str:
+    """Where the run says its code came from, for the user to read (never cloned from here)."""
+    places = [tags.get("project_repo"), tags.get("mlflow.source.git.repoURL")]
+    return " or ".join(repr(p) for p in places if p) or "nowhere (no project_repo/repoURL tag)"
+
+
+def project_subdir(tags: dict[str, str]) -> str:
+    """The project's folder inside its repository, refused when it would leave the checkout."""
+    subdir = tags.get("project_subdir", "")
+    parts = Path(subdir).parts
+    if Path(subdir).is_absolute() or ".." in parts or any(p.startswith("-") for p in parts):
+        raise UserInputError(f"project_subdir tag {subdir!r}: not a folder inside a repository")
+    return subdir
+
+
+def checkout(source: str, tags: dict[str, str], into: Path) -> Path:
+    """Clone ``source`` and check out the run's commit in ``into``; returns the project folder."""
+    commit, subdir = tags["mlflow.source.git.commit"], project_subdir(tags)
+    repo = into / "checkout"
+    steps = [
+        ["git", "clone", "--quiet", "--no-checkout", "--", source, str(repo)],
+        ["git", "-C", str(repo), "checkout", "--quiet", "--detach", commit],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+            raise UserInputError(
+                f"commit {commit} could not be checked out from '{source}' ({reason}). The run "
+                f"records its code at {recorded_location(tags)}: if you trust that, pass it "
+                "as repo=<location>"
+            )
+    project = repo / subdir
+    if not (project / "MLproject").is_file():
+        raise UserInputError(f"commit {commit} has no MLproject in '{subdir or '.'}' of '{source}'")
+    return project
+
+
+def source_repository(repo: str) -> str:
+    """``repo`` as given, else the git repository this command runs from."""
+    if repo:
+        return repo
+    location = tracking.git_location()
+    if location is None:
+        raise UserInputError(
+            "reproduce does not run from a git repository: pass repo=<path or URL>"
+        )
+    return location[0]
 
 
 def launch_parameters(run, project_dir: Path) -> dict[str, str]:
@@ -150,8 +201,11 @@ def _run(args) -> int:
         if env_manager == "auto":
             env_manager = launcher.env_manager_of(tags)
         mlflow.set_tags({"reproduces": args.run_id, "env_manager": env_manager})
+        source = source_repository(args.repo)
+        mlflow.set_tag("reproduced_from", source)
+        print(f"run {args.run_id} records its code at {recorded_location(tags)}")
         with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
-            project_dir = checkout(tags, Path(scratch))
+            project_dir = checkout(source, tags, Path(scratch))
             entry_point, commit = (
                 tags["mlflow.project.entryPoint"],
                 tags["mlflow.source.git.commit"],

@@ -37,6 +37,15 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def launch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Launch from a scratch directory so MLflow's default ./mlruns never lands in the repo."""
+    path = tmp_path / "launch"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path
+
+
+@pytest.fixture
 def churn_csv() -> Path:
     """A committed 400-row table with string columns, missing values and a yes/no target."""
     return CHURN_CSV

@@ -15,12 +15,9 @@ from tests.helpers.processes import BIN, free_port, wait_for_http
 
 
 @pytest.fixture(autouse=True)
-def launch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Launch from a scratch directory so MLflow's default ./mlruns never lands in the repo."""
-    path = tmp_path / "launch"
-    path.mkdir()
-    monkeypatch.chdir(path)
-    return path
+def _launch_from_scratch(launch_dir: Path) -> Path:
+    """Every end-to-end test launches from a scratch directory (see ``launch_dir``)."""
+    return launch_dir
 
 
 @pytest.fixture

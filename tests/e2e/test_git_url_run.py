@@ -102,9 +102,10 @@ def test_git_url_run_at_a_full_sha_is_tracked_with_its_source(daemon, layout, tm
 
     if layout == "subdir":
         # MLflow leaves its clone behind and temp folders do not last: without it, reproduce
-        # checks the commit out from the remote the run came from.
+        # checks the commit out from the remote the run came from, once the user names it.
         shutil.rmtree(tags["project_repo"])
-        assert reproduce.main(["--run-id", run.info.run_id]) == 0
+        remote = tags["mlflow.source.git.repoURL"]
+        assert reproduce.main(["--run-id", run.info.run_id, "--repo", remote]) == 0
         reproduced = all_runs("tags.entry_point = 'reproduce'")
         assert reproduced[0].data.tags["reproduced"] == "true"
 

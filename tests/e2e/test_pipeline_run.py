@@ -68,7 +68,8 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     rows.to_csv(launch_dir / "rows.csv", index=False)
     scored = mlflow_cli(
         "run", str(repo), "-e", "predict", "--env-manager", "local",
-        "-P", "model_uri=models:/tabular-training@champion", "-P", "input=rows.csv",
+        "-P", "model_uri=models:/tabular-training@champion",
+        "-P", f"input={launch_dir / 'rows.csv'}",
         "-P", f"output={launch_dir / 'scored.csv'}", cwd=launch_dir,
     )  # fmt: skip
     assert scored.returncode == 0, scored.stderr[-3000:]

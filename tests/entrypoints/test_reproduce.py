@@ -87,7 +87,7 @@ def test_a_rerun_that_differs_is_reported_and_fails(project_repo, capsys):
     repo, sha = project_repo
     original = launch(repo, "train_sklearn", **SKLEARN.quick_params, target="")
     MlflowClient().log_metric(original, "test_accuracy", 0.123)  # as if the result had changed
-    assert reproduce.main(["--run-id", original]) == 2
+    assert reproduce.main(["--run-id", original, "--repo", str(repo)]) == 2
     assert "did not reproduce (tolerance 0.0): test_accuracy" in capsys.readouterr().err
     run = _reproduce_run()
     assert run.info.status == "FAILED"

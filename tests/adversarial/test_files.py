@@ -1,0 +1,111 @@
+"""predict never loses a user's file: not an existing output, not its own input."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+import trainers
+from entrypoints import predict
+from tests.helpers.runs import all_runs, train_main
+
+pytestmark = pytest.mark.adversarial
+URI = "models:/churn@champion"
+
+
+@pytest.fixture
+def champion(churn_csv) -> None:
+    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
+    assert train_main(trainers.get("sklearn"), *argv) == 0
+    (run,) = all_runs()
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+    MlflowClient().set_registered_model_alias("churn", "champion", version.version)
+
+
+def _fingerprint(path: Path) -> tuple[str, int]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def _predict(*argv: str) -> int:
+    return predict.main(["--model-uri", URI, *argv])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_existing_output_is_refused_and_left_as_it_was(champion, churn_csv, tmp_path, suffix,
+                                                           capsys):  # fmt: skip
+    out = tmp_path / f"report{suffix}"
+    out.write_bytes(b"the user's own file")
+    before = _fingerprint(out)
+    assert _predict("--input", str(churn_csv), "--output", str(out)) == 2
+    err = capsys.readouterr().err
+    assert f"error: output '{out}' exists; pass overwrite=true to replace it" in err
+    assert _fingerprint(out) == before
+
+
+@pytest.mark.parametrize("overwrite", ["false", "true"])
+def test_the_input_is_never_the_output(champion, churn_csv, tmp_path, overwrite, capsys):
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(churn_csv.read_bytes())
+    before = _fingerprint(rows)
+    argv = ["--input", str(rows), "--output", str(rows), "--overwrite", overwrite]
+    assert _predict(*argv) == 2
+    assert "is the input: write the predictions elsewhere" in capsys.readouterr().err
+    assert _fingerprint(rows) == before
+    # The same file through another spelling of its path.
+    other = tmp_path / "sub" / ".." / "rows.csv"
+    assert _predict("--input", str(rows), "--output", str(other), "--overwrite", overwrite) == 2
+    assert _fingerprint(rows) == before
+
+
+def test_a_failed_overwrite_keeps_the_old_output_and_leaves_no_partial_file(
+    champion, churn_csv, tmp_path, capsys
+):
+    out = tmp_path / "scored.csv"
+    out.write_text("yesterday's predictions\\n")
+    bad = tmp_path / "rows.csv"
+    pd.read_csv(churn_csv).drop(columns="region").to_csv(bad, index=False)
+    assert _predict("--input", str(bad), "--output", str(out), "--overwrite", "true") == 2
+    assert "Model is missing inputs ['region']" in capsys.readouterr().err
+    assert out.read_text() == "yesterday's predictions\\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_overwrite_true_replaces_the_output_with_complete_predictions(champion, churn_csv,
+                                                                      tmp_path):  # fmt: skip
+    out = tmp_path / "scored.parquet"
+    out.write_bytes(b"old")
+    assert _predict("--input", str(churn_csv), "--output", str(out), "--overwrite", "true") == 0
+    assert len(pd.read_parquet(out)) == 400
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: (tmp / "file.txt").write_text("x") and tmp / "file.txt" / "out.csv",
+         "is not a folder this run can write to"),
+        (lambda tmp: Path("/proc/out.csv"), "is not a folder this run can write to"),
+    ],
+)  # fmt: skip
+def test_an_output_that_cannot_be_written_is_refused_before_scoring(
+    champion, churn_csv, tmp_path, make, message, capsys
+):
+    out = make(tmp_path)  # a file as the parent, or /proc: refused even for root
+    assert _predict("--input", str(churn_csv), "--output", str(out)) == 2
+    assert message in capsys.readouterr().err
+    assert all_runs("tags.entry_point = 'predict'") == []
+
+
+def test_a_header_only_input_is_one_line_and_a_failed_run(champion, tmp_path, capsys):
+    rows = tmp_path / "empty.csv"
+    rows.write_text("customer_plan,region,tenure_months,monthly_charges,support_tickets\\n")
+    assert _predict("--input", str(rows)) == 2
+    assert f"error: input '{rows}' has no rows to score" in capsys.readouterr().err
+    (run,) = all_runs("tags.entry_point = 'predict'")
+    assert run.info.status == "FAILED"
+    assert "has no rows to score" in run.data.tags["failure_reason"]
