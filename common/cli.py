@@ -75,6 +75,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer in [0, 2**32 - 1], the range NumPy and scikit-learn accept."""
+    value = _number(int, text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 4294967295, got {text!r}")
+    return value
+
+
 def optional_positive_int(text: str) -> int | None:
     """``None`` (no limit) or an integer >= 1."""
     return None if text == "None" else positive_int(text)
@@ -147,7 +155,7 @@ def build_parser(doc: str, *, default_data: str) -> StrictParser:
         default=0.2,
         help="held-out fraction (default: %(default)s)",
     )
-    data.add_argument("--seed", type=non_negative_int, default=42, help="default: %(default)s")
+    data.add_argument("--seed", type=seed, default=42, help="default: %(default)s")
     data.add_argument(
         "--data-version",
         default="",

@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import shutil
 import tempfile
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,10 +98,21 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
         )
     try:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        header = _csv_header(path) if kind == "csv" else [str(c) for c in frame.columns]
     except Exception as exc:  # pandas raises many types; the user needs the file named
         raise UserInputError(f"data '{data}': could not read it as {kind}: {exc}") from exc
+    # pandas renames a repeated CSV header to 'x.1' without a word: refuse it instead.
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UserInputError(f"data '{data}': column name(s) repeated: {', '.join(repeated)}")
     source = data if "://" in data else path.resolve().as_uri()
     return frame, source, path.stem
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The CSV's column names as written (pandas renames repeated ones)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _read_builtin(name: str) -> tuple[pd.DataFrame, str, str]:
@@ -118,6 +132,8 @@ def localize(data: str) -> Path:
     parsed = urllib.parse.urlparse(data)
     if parsed.scheme == "file":
         path = Path(urllib.parse.unquote(parsed.path))
+    elif parsed.scheme in ("http", "https"):
+        path = _download(data, parsed)
     elif "://" in data or parsed.scheme in ("dbfs", "runs", "models"):
         import mlflow
 
@@ -133,6 +149,48 @@ def localize(data: str) -> Path:
     if not path.is_file():
         raise UserInputError(f"data '{data}': no such file ({path.resolve()})")
     return path
+
+
+def _download(url: str, parsed: urllib.parse.ParseResult) -> Path:
+    """Fetch an http(s) URL to a temporary file named like the URL's last path segment."""
+    name = Path(urllib.parse.unquote(parsed.path)).name
+    if Path(name).suffix.lower() not in SUFFIXES:
+        raise UserInputError(
+            f"data '{url}': the URL's file name must end in one of {', '.join(SUFFIXES)}"
+        )
+    path = Path(tempfile.mkdtemp(prefix="data-")) / name
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, path.open("wb") as out:
+            shutil.copyfileobj(response, out)
+    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts are OSErrors
+        raise UserInputError(f"data '{url}': could not download it: {exc}") from exc
+    return path
+
+
+def _check_features(features: pd.DataFrame, source: str) -> None:
+    """Refuse feature values no preprocessor can take: nested values and infinities."""
+
+    def is_nested(value) -> bool:
+        return isinstance(value, (list, tuple, dict, np.ndarray))
+
+    # Parquet's nested types arrive as object columns of arrays or dicts, row after row.
+    nested = [
+        str(name)
+        for name, column in features.items()
+        if column.dtype == object and column.dropna().head(1000).map(is_nested).any()
+    ]
+    if nested:
+        raise UserInputError(
+            f"data '{source}': column(s) {', '.join(nested)} hold nested values (lists, maps, "
+            "structs); flatten them into plain columns"
+        )
+    numbers = features.select_dtypes("number")
+    infinite = [str(c) for c in numbers.columns if np.isinf(numbers[c].to_numpy("float64")).any()]
+    if infinite:
+        raise UserInputError(
+            f"data '{source}': column(s) {', '.join(infinite)} hold infinite values; replace "
+            "them with a number or leave them empty (missing values are imputed)"
+        )
 
 
 def prepare(frame: pd.DataFrame, *, target: str, task: str, source: str, name: str) -> TabularData:
@@ -157,6 +215,7 @@ def prepare(frame: pd.DataFrame, *, target: str, task: str, source: str, name: s
         raise UserInputError(f"target column '{target}' has {missing} missing value(s)")
     resolved = _infer_task(raw_y) if task == "auto" else task
     features = frame.drop(columns=[target])
+    _check_features(features, source)
     numeric, categorical = split_columns(features)
     features = normalize_features(features, numeric, categorical)
     if resolved == "regression":

@@ -62,6 +62,15 @@ def score_model(model_uri: str, table: data.TabularData, split: data.Split, metr
     return scores[metric]
 
 
+def _score(model_uri: str, role: str, table, split, metric: str) -> float:
+    """``score_model``, with a model that cannot be loaded or fed these rows named in one line."""
+    try:
+        return score_model(model_uri, table, split, metric)
+    except Exception as exc:  # a missing artifact, another schema, a broken environment
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
+        raise UserInputError(f"the {role} {model_uri} could not be scored: {reason}") from exc
+
+
 def check(
     metric: str, candidate: float, champion: float | None, threshold: float | None, margin: float
 ) -> list[str]:
@@ -96,8 +105,8 @@ def judge(
 ) -> Verdict:
     """Score the run's model (and the champion, if there is one) on the run's test split."""
     table, split = held_out(run)
-    candidate = score_model(f"runs:/{run.info.run_id}/model", table, split, metric)
-    champion = score_model(champion_uri, table, split, metric) if champion_uri else None
+    candidate = _score(f"runs:/{run.info.run_id}/model", "candidate", table, split, metric)
+    champion = _score(champion_uri, "champion", table, split, metric) if champion_uri else None
     failures = check(metric, candidate, champion, threshold, margin)
     status = "failed" if failures else "passed"
     return Verdict(status, metric, candidate, champion, failures)

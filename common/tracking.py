@@ -29,6 +29,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from common import locks
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
@@ -87,8 +88,27 @@ def _artifact_location(name: str) -> str | None:
     uri = mlflow.get_tracking_uri()
     if not uri.startswith("sqlite:///") or is_relative_local_uri(uri):
         return None
-    db_dir = Path(uri.removeprefix("sqlite:///")).parent
-    return (db_dir / "mlartifacts" / name.strip("/")).as_uri()
+    root = Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+    parts = [part for part in name.split("/") if part]
+    if not parts or any(part in (".", "..") for part in parts):
+        raise UserInputError(
+            f"experiment name '{name}': '.' and '..' would place its artifacts outside {root}"
+        )
+    return root.joinpath(*parts).as_uri()
+
+
+def prepare_store() -> None:
+    """Create (or migrate) a local sqlite store once, under a lock.
+
+    MLflow migrates a fresh store's schema on first use without a lock: several processes
+    starting at once fail with "table ... already exists". Other stores need nothing here.
+    """
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///") or is_relative_local_uri(uri):
+        return
+    database = uri.removeprefix("sqlite:///")
+    with locks.held(f"store {database}", what=f"opening the tracking store {uri}"):
+        MlflowClient().search_experiments(max_results=1)
 
 
 def ensure_experiment(name: str) -> str:
@@ -175,6 +195,7 @@ def tracked_run(
         _check_launcher_run(launcher_run_id, stage)
         run = mlflow.start_run(run_id=launcher_run_id)
     else:
+        prepare_store()
         experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(
             os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment_name(stage)
         )

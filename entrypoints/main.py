@@ -54,7 +54,11 @@ def parse_train_params(text: str, entry_point: str) -> dict[str, str]:
     """``"n_estimators=50 max_depth=4"`` -> a dict, refusing keys ``entry_point`` lacks."""
     allowed = set(launcher.entry_point_parameters(entry_point)) - {*DATA_PARAMS, "run_name"}
     params = {}
-    for item in shlex.split(text):
+    try:
+        items = shlex.split(text)
+    except ValueError as exc:  # an unbalanced quote
+        raise UserInputError(f"train_params {text!r}: {exc}") from None
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in allowed:
             raise UserInputError(

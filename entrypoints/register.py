@@ -22,7 +22,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import cli, gate, metrics, tracking
+from common import cli, gate, locks, metrics, tracking
 from common.errors import UserInputError
 
 ENTRY_POINT = "register"
@@ -152,36 +152,56 @@ def _run(args) -> int:
     with tracking.entry_point_run(ENTRY_POINT, args, stage="register"):
         client = MlflowClient()
         run, metric = _candidate(client, args, registry_uri)
-        verdict = gate.Verdict("skipped", metric)
-        if args.mode != "disabled":
-            champion = _champion(client, args.model_name)
-            verdict = gate.judge(
-                run, metric, threshold=args.threshold, margin=args.margin,
-                champion_uri=f"models:/{args.model_name}@champion" if champion else None,
-            )  # fmt: skip
-            _log_scores(verdict)
-        mlflow.set_tags({"validation_status": verdict.status, "candidate_run_id": run.info.run_id})
-        if verdict.failures and args.mode == "enabled":
-            raise UserInputError(f"model refused by the validation gate: {verdict.describe()}")
-        aliases = [args.alias] + (["champion"] if args.promote and not verdict.failures else [])
-        tags = _version_tags(run.info.run_id, verdict, args.mode)
-        version = register_version(
-            client, args.model_name, run.info.run_id, tags, verdict.describe(), aliases
-        )
+        # Champion lookup, gate, registration and alias move as one step per model name, so
+        # registrations started together cannot promote a candidate a sequential order refuses.
+        name = args.model_name
+        with locks.held(f"register {registry_uri} {name}", what=f"registering model '{name}'"):
+            verdict = _gate(client, run, metric, args)
+            mlflow.set_tags(
+                {"validation_status": verdict.status, "candidate_run_id": run.info.run_id}
+            )
+            if verdict.failures and args.mode == "enabled":
+                raise UserInputError(f"model refused by the validation gate: {verdict.describe()}")
+            aliases = [args.alias] + (["champion"] if args.promote and not verdict.failures else [])
+            tags = _version_tags(run.info.run_id, verdict, args.mode)
+            version = register_version(
+                client, name, run.info.run_id, tags, verdict.describe(), aliases
+            )
         if args.stage:
-            _legacy_stage(client, args.model_name, version.version, args.stage, registry_uri)
+            _legacy_stage(client, name, version.version, args.stage, registry_uri)
         mlflow.set_tag("model_version", version.version)
-        print(
-            f"registered {args.model_name} version {version.version} ({verdict.status}); "
-            f"aliases {aliases}"
-        )
+        print(f"registered {name} version {version.version} ({verdict.status}); aliases {aliases}")
     return 0
+
+
+def _gate(client: MlflowClient, run, metric: str, args) -> gate.Verdict:
+    """Judge the candidate against the champion of the moment; judged again if the champion
+    moved meanwhile (another machine's registration: the lock serialises only this one's)."""
+    if args.mode == "disabled":
+        return gate.Verdict("skipped", metric)
+    for _ in range(5):
+        champion = _champion(client, args.model_name)
+        verdict = gate.judge(
+            run, metric, threshold=args.threshold, margin=args.margin,
+            champion_uri=f"models:/{args.model_name}/{champion.version}" if champion else None,
+        )  # fmt: skip
+        now = _champion(client, args.model_name)
+        if (now and now.version) == (champion and champion.version):
+            break
+    else:
+        raise UserInputError(f"model '{args.model_name}': its champion kept moving while judging")
+    _log_scores(verdict)
+    return verdict
 
 
 def _candidate(client: MlflowClient, args, registry_uri: str):
     """(the candidate run, the metric it is judged on), refused when either cannot be used."""
     if args.run_id == "best" and args.metric == "auto":
         raise UserInputError("run_id=best needs a metric to rank runs by, e.g. metric=test_roc_auc")
+    if args.metric != "auto" and args.metric not in metrics.GREATER_IS_BETTER:
+        raise UserInputError(
+            f"metric '{args.metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"
+        )
     run = resolve_run(client, args.run_id, args.experiment, args.metric)
     task = run.data.tags.get("task", "classification")
     metric = metrics.DEFAULT_METRIC[task] if args.metric == "auto" else args.metric

@@ -9,7 +9,9 @@ as JSON: no pickle.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -110,6 +112,21 @@ class _EarlyStopping:
         return self.stale >= self.patience
 
 
+def _check_memory(architecture: Architecture, params: Params) -> None:
+    """Refuse a network whose weights and optimiser state could not fit in this machine."""
+    widths = [architecture.n_inputs, *architecture.hidden_sizes, architecture.n_outputs]
+    weights = sum(a * b + b for a, b in itertools.pairwise(widths))
+    # float32 weights, gradients, AdamW's two moments and the best epoch's copy.
+    needed = weights * 4 * 5
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available / 2:
+        raise UserInputError(
+            f"hidden_sizes={','.join(map(str, params.hidden_sizes))}: {weights:,} weights need "
+            f"~{needed / 2**30:.1f} GiB for training; this machine has {available / 2**30:.1f} "
+            "GiB: use smaller layers"
+        )
+
+
 def _train_epoch(module, batches, optimizer, loss_fn, device: str) -> float:
     """One pass over the batches; returns the mean training loss per row."""
     module.train()
@@ -169,6 +186,7 @@ def train(request: FitRequest, params: Params) -> tuple:
         request.task, X_fit.shape[1], tuple(params.hidden_sizes), n_outputs, params.dropout,
         targets.y_mean, targets.y_std,
     )  # fmt: skip
+    _check_memory(architecture, params)
     module = architecture.build().to(device)
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
