@@ -241,9 +241,9 @@ def run_main(body: Callable[[], int]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         _record_failure(str(exc))
         return 2
-    except Terminated as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
+        print(f"error: {exc or 'interrupted (Ctrl-C)'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
