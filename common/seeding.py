@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
+import sys
 
 import numpy as np
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and (when installed) PyTorch, and ask for deterministic kernels.
+    """Seed Python, NumPy and (when the run uses it) PyTorch, and ask for deterministic kernels.
+
+    PyTorch is seeded only when already imported, i.e. by a trainer that uses it: importing it
+    here cost every scikit-learn and XGBoost run ~3 s (use_deterministic_algorithms pulls in
+    torch._dynamo). A trainer module imports its framework before the run seeds.
 
     Args:
         seed: The run's seed; the same seed gives the same model and metrics on CPU.
@@ -20,9 +24,9 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     np.random.seed(seed)
     # Hash randomisation only reaches processes started after this point (e.g. Spark workers).
     os.environ["PYTHONHASHSEED"] = str(seed)
-    if importlib.util.find_spec("torch") is None:
+    torch = sys.modules.get("torch")
+    if torch is None:
         return
-    import torch
 
     torch.manual_seed(seed)
     if torch.cuda.is_available():
