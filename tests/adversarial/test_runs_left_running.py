@@ -21,10 +21,11 @@ pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
 ENDLESS = {"epochs": "100000", "patience": "100000"}
 
 
-def _wait_for_training(timeout: float = 120):
+def _wait_for_training(process: subprocess.Popen, timeout: float = 600):
     """The one run, once it is named (its data is loaded and training has begun)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout  # generous: CI machines are slow when loaded
     while time.monotonic() < deadline:
+        assert process.poll() is None, f"exited with {process.returncode} before training"
         runs = all_runs() if MlflowClient().search_experiments() else []
         if runs and runs[0].data.tags.get("model_type"):
             time.sleep(3)  # some epochs in
@@ -49,7 +50,7 @@ def test_sigterm_to_a_training_process_ends_its_run_killed_with_its_steps_flushe
         [sys.executable, "-m", "entrypoints.train_pytorch", *argv],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    run = _wait_for_training()
+    run = _wait_for_training(process)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM
@@ -71,7 +72,7 @@ def test_sigterm_to_mlflow_run_stops_the_command_it_launched(launch_dir):
         start_new_session=True,
     )  # fmt: skip
     try:
-        run = _wait_for_training()
+        run = _wait_for_training(launcher)
         launcher.send_signal(signal.SIGTERM)  # the launcher only, as a scheduler would
         launcher.wait(timeout=60)
         # The command notices its launcher is gone and ends the run instead of training on.
