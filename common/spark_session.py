@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
@@ -31,10 +32,22 @@ def get_or_create(app_name: str, *, needed_for: str):
     # The daemon starts before addPyFile can ship code: it finds common/ through PYTHONPATH.
     paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-    return (
+    print(f"starting a local Spark session for {needed_for} (~20 s the first time)")
+    # PySpark 4.3 warns on every use that pandas >= 3 is "not fully supported"; spark_udf and
+    # SparkTrials results are tested equal to pandas' here, so say it once instead.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    print(
+        "note: PySpark 4.3 warns that pandas 3 is not fully supported; spark_udf and SparkTrials "
+        "results are tested equal to pandas' here (warning silenced)"
+    )
+    session = (
         SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
         .appName(app_name)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # no stage bars over the trial lines
         .config("spark.python.daemon.module", "common.spark_daemon")
         .getOrCreate()
     )
+    # WARN lines from every task flood the console; SPARK_LOG_LEVEL=WARN (or INFO) brings them back.
+    session.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
+    return session

@@ -24,6 +24,8 @@ def test_tune_xgboost_gives_eight_finished_trials_under_the_parent_and_a_tuned_m
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert ("log4j" in done.stderr) == (parallelism == "2")  # no Spark for sequential search
+    assert "trial 8/8  validation_roc_auc=" in done.stdout  # progress from Spark's trials too
+    assert "WARN" not in done.stdout
     runs = runs_in("tabular-training/tune")
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]

@@ -26,8 +26,11 @@ def _small_table(tmp_path, rows: int):
     return ["--data", str(path), "--target", "target"]
 
 
-def test_each_trial_is_a_nested_run_and_the_best_is_retrained_and_logged():
+def test_each_trial_is_a_nested_run_and_the_best_is_retrained_and_logged(capsys):
     assert tune.main(["--trainer", "xgboost", "--max-evals", "4"]) == 0
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial")]
+    assert [line.split()[1] for line in progress] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all("validation_roc_auc=" in line and "best " in line for line in progress)
     parent, trials = _parent_and_trials()
     assert parent.info.status == "FINISHED"
     assert [t.data.tags["trial"] for t in trials] == ["0", "1", "2", "3"]
