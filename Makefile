@@ -32,8 +32,11 @@ run: venv
 	@echo "Runs are in $(TRACKING_URI); browse them with:"
 	@echo "  $(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI)"
 
+# One worker and no job runner (MLflow's GenAI job executor): answers in ~4 s instead of ~16 s
+# on 2 cores, and Ctrl-C stops it within ~2 s.
 ui: venv
-	$(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)"
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" \
+	  --host 127.0.0.1 --workers 1 --uvicorn-opts "--timeout-graceful-shutdown=1"
 
 test: venv
 	$(BIN)/ruff format --check .
