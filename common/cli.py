@@ -50,6 +50,8 @@ class StrictParser(argparse.ArgumentParser):
 
 
 def _number(kind: type, text: str):
+    if not text.isascii():  # int() and float() take other scripts' digits, e.g. '３'
+        raise argparse.ArgumentTypeError(f"expected {kind.__name__} in ASCII digits, got {text!r}")
     try:
         value = kind(text)
     except ValueError:
@@ -241,27 +243,41 @@ def run_main(body: Callable[[], int]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         _record_failure(str(exc))
         return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
-        print(f"error: {exc or 'interrupted (Ctrl-C)'}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as Terminated
+        print(f"error: {str(exc) or 'interrupted (Ctrl-C)'}", file=sys.stderr)
+        return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: runs end KILLED (see ``common.tracking.tracked_run``)."""
+    """SIGTERM or SIGHUP, handled like Ctrl-C: runs end KILLED (``tracking.tracked_run``)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGTERM):
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _raise_terminated(signum: int, frame) -> None:
-    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+    # Once is enough: a second signal (a launcher forwarding one, an impatient Ctrl-C) would
+    # interrupt the run's own ending, and MLflow's exit hook would then mark it FINISHED.
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt("interrupted (Ctrl-C)")
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}", signum)
 
 
-def _handle_sigterm():
-    """Install the SIGTERM handler; returns the previous one (None off the main thread)."""
+def _handle_sigterm() -> dict:
+    """Install the handler for Ctrl-C, SIGTERM and SIGHUP (a closed terminal or ssh session);
+    returns the previous handlers (none off the main thread, where Python cannot install any)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
+        return {}
+    return {s: signal.signal(s, _raise_terminated) for s in STOP_SIGNALS}
 
 
 def _stop_with_launcher() -> None:

@@ -100,7 +100,8 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
         header = _csv_header(path) if kind == "csv" else [str(c) for c in frame.columns]
     except Exception as exc:  # pandas raises many types; the user needs the file named
-        raise UserInputError(f"data '{data}': could not read it as {kind}: {exc}") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise UserInputError(f"data '{data}': could not read it as {kind}: {reason}") from exc
     # pandas renames a repeated CSV header to 'x.1' without a word: refuse it instead.
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:

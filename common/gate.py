@@ -8,6 +8,7 @@ from its logged data parameters). The candidate fails when its metric misses the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import mlflow
@@ -76,6 +77,12 @@ def check(
 ) -> list[str]:
     """The failed checks, each naming both numbers; empty when the candidate passes."""
     greater = metrics.GREATER_IS_BETTER[metric]
+    for role, value in (("candidate", candidate), ("champion", champion)):
+        if value is not None and not math.isfinite(value):
+            return [
+                f"{role}: {metric}={value} on the candidate's test split (undefined there, e.g. "
+                "one class only): no fair comparison; choose another metric or a larger test_size"
+            ]
     failures = []
     if threshold is not None:
         try:

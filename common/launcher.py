@@ -23,16 +23,30 @@ def entry_point_parameters(entry_point: str, project_dir: Path = PROJECT_ROOT) -
     return list(load_project(str(project_dir)).get_entry_point(entry_point).parameters)
 
 
+ENV_MANAGERS = ("local", "uv", "virtualenv")
+
+
 def launched_value(logged: str) -> str:
     """A parameter value as the user gave it: the launcher logs the shell-quoted text it
     substituted into the command (``''`` for an empty value)."""
-    return " ".join(shlex.split(logged))
+    try:
+        return " ".join(shlex.split(logged))
+    except ValueError as exc:  # not what the launcher writes: an edited or crafted run
+        raise UserInputError(
+            f"logged parameter value {logged!r} is not shell-quoted: {exc}"
+        ) from None
 
 
 def env_manager_of(tags: Mapping[str, str]) -> str:
     """The env manager a launcher run used: its ``mlflow.project.env`` tag (set only for
-    virtualenv and uv), else local."""
-    return tags.get("mlflow.project.env", "local")
+    virtualenv and uv), else local; refused unless it is one this project runs with."""
+    manager = tags.get("mlflow.project.env", "local")
+    if manager not in ENV_MANAGERS:
+        raise UserInputError(
+            f"mlflow.project.env tag {manager!r}: not an env manager this project runs with "
+            f"({', '.join(ENV_MANAGERS)}); pass env_manager= to choose one"
+        )
+    return manager
 
 
 def run_child(
@@ -53,7 +67,24 @@ def run_child(
         )  # fmt: skip
     except ExecutionException as exc:
         raise UserInputError(f"step {entry_point} failed: {_child_failure(entry_point)}") from exc
+    except Exception as exc:  # MLflow refused before the command ran (e.g. an env manager)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+        _end_orphan(entry_point, reason)
+        raise UserInputError(f"step {entry_point} could not start: {reason}") from exc
     return submitted.run_id
+
+
+def _end_orphan(entry_point: str, reason: str) -> None:
+    """Mark a child run MLflow created but never started FAILED instead of leaving it RUNNING."""
+    parent = mlflow.active_run().info
+    client = MlflowClient()
+    for run in client.search_runs(
+        [parent.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' "
+        f"and tags.`mlflow.project.entryPoint` = '{entry_point}' and attributes.status = 'RUNNING'",
+    ):
+        client.set_tag(run.info.run_id, "failure_reason", f"not started: {reason}")
+        client.set_terminated(run.info.run_id, "FAILED")
 
 
 def _child_failure(entry_point: str) -> str:

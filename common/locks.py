@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,17 +20,33 @@ from common.errors import UserInputError
 LOCK_DIR = "tabular-training-locks"
 
 
+def store_key(uri: str) -> str:
+    """One spelling per store: a sqlite database by its resolved path, else the URI."""
+    if uri.startswith("sqlite:///"):
+        return f"sqlite {Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri.rstrip("/")
+
+
+def folder_for(uri: str) -> Path:
+    """Where the locks for a store live: beside a local sqlite database (every process using it
+    sees that folder, whatever its TMPDIR), else one fixed folder of this machine."""
+    if uri.startswith("sqlite:////"):
+        return Path(uri.removeprefix("sqlite:///")).resolve().parent
+    return Path("/tmp") / LOCK_DIR  # not tempfile.gettempdir(): TMPDIR differs between processes
+
+
 @contextmanager
-def held(key: str, *, what: str, timeout_s: float = 600.0) -> Iterator[None]:
-    """Hold the machine-wide lock for ``key`` (any text) while the block runs.
+def held(key: str, *, what: str, uri: str, timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold the lock for ``key`` (any text) among processes using store ``uri``.
 
     Args:
         what: Says in an error what waited, e.g. "registering model 'churn'".
+        uri: The tracking or registry URI the lock guards (see ``folder_for``).
         timeout_s: Give up with a clear error after this long.
     """
-    folder = Path(tempfile.gettempdir()) / LOCK_DIR
-    folder.mkdir(mode=0o1777, exist_ok=True)
-    path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+    folder = folder_for(uri)
+    folder.mkdir(mode=0o1777, parents=True, exist_ok=True)
+    path = folder / f".tabular-training-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         deadline = time.monotonic() + timeout_s

@@ -106,8 +106,8 @@ def prepare_store() -> None:
     uri = mlflow.get_tracking_uri()
     if not uri.startswith("sqlite:///") or is_relative_local_uri(uri):
         return
-    database = uri.removeprefix("sqlite:///")
-    with locks.held(f"store {database}", what=f"opening the tracking store {uri}"):
+    key, what = f"store {locks.store_key(uri)}", f"opening the tracking store {uri}"
+    with locks.held(key, what=what, uri=uri):
         MlflowClient().search_experiments(max_results=1)
 
 
@@ -215,8 +215,11 @@ def tracked_run(
         yield run
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:5000])
-        mlflow.end_run(status)
+        reason = str(exc) or ("interrupted (Ctrl-C)" if status == "KILLED" else "no message")
+        try:
+            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {reason}"[:5000])
+        finally:
+            mlflow.end_run(status)
         raise
     else:
         mlflow.end_run("FINISHED")

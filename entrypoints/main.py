@@ -60,6 +60,8 @@ def parse_train_params(text: str, entry_point: str) -> dict[str, str]:
         raise UserInputError(f"train_params {text!r}: {exc}") from None
     for item in items:
         key, sep, value = item.partition("=")
+        if key in params:
+            raise UserInputError(f"train_params: '{key}' is given twice")
         if not sep or key not in allowed:
             raise UserInputError(
                 f"train_params: '{item}' is not key=value with a parameter of {entry_point} "

@@ -14,9 +14,11 @@ output is logged as an artifact under ``predictions/`` with the row counts as me
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,27 +91,51 @@ def _absolute(text: str, name: str) -> Path:
 
 
 def input_path(text: str) -> str:
-    """The input as given when it is a URI, else as an absolute path that must exist."""
-    if "://" in text or text.startswith("dbfs:"):
-        return text  # downloaded by common.data, which names it when that fails
+    """The input as an absolute path that must exist (``file://`` URIs included), or a remote
+    URI as given (downloaded by common.data, which names it when that fails)."""
+    parsed = urllib.parse.urlparse(text)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UserInputError(f"input '{text}': a file:// URI names this machine's files only")
+        text = urllib.parse.unquote(parsed.path)
+    elif "://" in text or text.startswith("dbfs:"):
+        return text
     path = _absolute(text, "input")
     if not path.is_file():
         raise UserInputError(f"input '{text}': no such file ({path})")
     return str(path)
 
 
-def output_path(text: str, *, source: str = "", overwrite: bool = False) -> Path | None:
-    """The output file or folder: a known format, never the input, never an existing path
-    unless ``overwrite``, in a folder this process can write to."""
+# What Spark writes into its output folder; an existing folder holding anything else is the
+# user's, and replacing it would delete their files.
+SPARK_OUTPUT = re.compile(r"(part-.*|_SUCCESS|_committed_.*|_started_.*|\..*\.crc)")
+
+
+def output_path(
+    text: str, *, source: str = "", overwrite: bool = False, engine: str = "pandas"
+) -> Path | None:
+    """The output file or folder: a known format, never the input nor a folder holding it,
+    never an existing path unless ``overwrite`` (and then only what this entry point writes),
+    in a folder this process can write to."""
     if not text:
         return None
     path = _absolute(text, "output")
     if path.suffix.lower() not in SUFFIXES:
         raise UserInputError(f"output '{text}': use a {' or '.join(SUFFIXES)} file name")
-    if source and "://" not in source and Path(source).resolve() == path:
-        raise UserInputError(f"output '{text}' is the input: write the predictions elsewhere")
+    if source and "://" not in source:
+        given = Path(source).resolve()
+        if given == path or path in given.parents:
+            raise UserInputError(
+                f"output '{text}' is the input or holds it: write the predictions elsewhere"
+            )
     if path.exists() and not overwrite:
         raise UserInputError(f"output '{text}' exists; pass overwrite=true to replace it")
+    if path.is_dir() and (
+        engine == "pandas" or not all(SPARK_OUTPUT.fullmatch(p.name) for p in path.iterdir())
+    ):
+        raise UserInputError(
+            f"output '{text}' is a folder that predict did not write; name a file or a new folder"
+        )
     parent = next((p for p in path.parents if p.exists()), None)
     try:  # a probe file says more than permission bits (root, read-only mounts, /proc)
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".predict-probe-"):
@@ -119,6 +145,17 @@ def output_path(text: str, *, source: str = "", overwrite: bool = False) -> Path
             f"output '{text}': '{parent}' is not a folder this run can write to"
         ) from None
     return path
+
+
+def load(model_uri: str):
+    """The pyfunc model; one line naming the model when its files do not load."""
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # corrupt or tampered files: skops, JSON, torch all raise their own
+        reason = (str(exc).strip().splitlines() or [""])[0][:300] or type(exc).__name__
+        raise UserInputError(
+            f"model_uri '{model_uri}': the model does not load ({reason})"
+        ) from exc
 
 
 class _Timer:
@@ -177,7 +214,7 @@ def score_spark(model_uri: str, inputs: list[str], source: Path, destination: Pa
     scored = scored.select("*", "_scored.*").drop("_scored")
     writer = scored.write.mode("overwrite")
     with timer.phase("scoring"):  # Spark scores lazily: while it writes
-        if destination.suffix == ".csv":
+        if destination.suffix.lower() == ".csv":
             writer.option("header", True).csv(str(destination))
         else:
             writer.parquet(str(destination))
@@ -190,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args) -> int:
     source = input_path(args.input)
-    destination = output_path(args.output, source=source, overwrite=args.overwrite)
+    destination = output_path(
+        args.output, source=source, overwrite=args.overwrite, engine=args.engine
+    )
     with tracking.entry_point_run(ENTRY_POINT, args, stage="predict"):
         info, model_tags = resolve_model(args.model_uri)
         mlflow.set_tags(model_tags)
@@ -201,12 +240,12 @@ def _run(args) -> int:
             if frame.empty:
                 raise UserInputError(f"input '{args.input}' has no rows to score")
             with timer.phase("load"):
-                model = mlflow.pyfunc.load_model(args.model_uri)
+                model = load(args.model_uri)
             with timer.phase("scoring"):
                 scored = score_pandas(model, frame)
             target = destination or scratch / f"{name}_predictions.parquet"
-            with _replacing(target) as partial:
-                if target.suffix == ".csv":
+            with _replacing(target, overwrite=args.overwrite) as partial:
+                if target.suffix.lower() == ".csv":
                     scored.to_csv(partial, index=False)
                 else:
                     scored.to_parquet(partial, index=False)
@@ -217,7 +256,7 @@ def _run(args) -> int:
                 raise UserInputError(f"input '{args.input}': expected a .csv or .parquet file")
             target = destination or scratch / f"{local.stem}_predictions.parquet"
             inputs = info.signature.inputs.input_names()
-            with _replacing(target) as partial:
+            with _replacing(target, overwrite=args.overwrite) as partial:
                 rows_in, rows_out = score_spark(args.model_uri, inputs, local, partial, timer)
         seconds = timer.seconds["scoring"]
         mlflow.log_metrics(
@@ -243,9 +282,10 @@ def _run(args) -> int:
 
 
 @contextmanager
-def _replacing(target: Path) -> Iterator[Path]:
+def _replacing(target: Path, *, overwrite: bool) -> Iterator[Path]:
     """A temporary sibling of ``target`` to write; moved into place only when writing worked,
-    so a failure leaves an existing output as it was and no half-written file."""
+    so a failure leaves an existing output as it was and no half-written file. Without
+    ``overwrite`` the move refuses an output that appeared meanwhile (another predict)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".partial-{os.getpid()}-{target.name}")  # same suffix: format
     try:
@@ -253,18 +293,38 @@ def _replacing(target: Path) -> Iterator[Path]:
             yield partial
         except OSError as exc:
             raise UserInputError(f"output '{target}': could not write it ({exc})") from exc
-        if partial.is_dir() and target.exists():  # Spark's output folder: swap, then drop old
-            old = target.with_name(f".old-{os.getpid()}-{target.name}")
-            os.replace(target, old)
-            os.replace(partial, target)
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        else:
-            os.replace(partial, target)
+        try:
+            _move_into_place(partial, target, overwrite=overwrite)
+        except FileExistsError:
+            raise UserInputError(
+                f"output '{target}' appeared while scoring (another run?); it was left as it is"
+            ) from None
+        except OSError as exc:
+            raise UserInputError(
+                f"output '{target}': could not move it into place ({exc})"
+            ) from exc
     finally:
         if partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
         elif partial.exists():
             partial.unlink()
+
+
+def _move_into_place(partial: Path, target: Path, *, overwrite: bool) -> None:
+    if not overwrite:
+        if partial.is_dir():
+            target.mkdir()  # FileExistsError if anything is there now, else an empty folder
+            os.replace(partial, target)  # onto the empty folder we own
+        else:
+            os.link(partial, target)  # FileExistsError instead of replacing
+        return
+    if partial.is_dir() and target.exists():  # Spark's output folder: swap, then drop the old
+        old = target.with_name(f".old-{os.getpid()}-{target.name}")
+        os.replace(target, old)
+        os.replace(partial, target)
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    else:
+        os.replace(partial, target)
 
 
 if __name__ == "__main__":

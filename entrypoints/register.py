@@ -77,11 +77,17 @@ def validate_name(name: str, registry_uri: str) -> None:
 
 
 def validate_alias(alias: str) -> None:
-    """Refuse aliases MLflow reserves (``latest``, ``v<N>``) or would reject, up front."""
+    """Refuse aliases MLflow reserves (``latest``, ``v<N>``) or would reject, and ``champion``,
+    which only a passed gate moves (``promote``), up front."""
     if not ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise UserInputError(
             f"alias '{alias}': use letters, digits, '_' and '-' (not 'latest' or 'v<number>', "
             "which MLflow reserves)"
+        )
+    if alias.lower() == "champion":
+        raise UserInputError(
+            f"alias '{alias}': the champion alias moves only with promote=true, once the gate "
+            "passed; name another alias"
         )
 
 
@@ -147,6 +153,11 @@ def _run(args) -> int:
     registry_uri = args.registry_uri or mlflow.get_registry_uri()
     validate_name(args.model_name, registry_uri)  # before any registry is contacted
     validate_alias(args.alias)
+    if args.promote and args.mode != "enabled":
+        raise UserInputError(
+            f"promote=true needs mode=enabled: a model that was not gated (mode={args.mode}) "
+            "cannot become champion"
+        )
     if args.registry_uri:
         mlflow.set_registry_uri(args.registry_uri)
     with tracking.entry_point_run(ENTRY_POINT, args, stage="register"):
@@ -155,7 +166,9 @@ def _run(args) -> int:
         # Champion lookup, gate, registration and alias move as one step per model name, so
         # registrations started together cannot promote a candidate a sequential order refuses.
         name = args.model_name
-        with locks.held(f"register {registry_uri} {name}", what=f"registering model '{name}'"):
+        what = f"registering model '{name}'"
+        key = f"register {locks.store_key(registry_uri)} {name}"
+        with locks.held(key, what=what, uri=registry_uri):
             verdict = _gate(client, run, metric, args)
             mlflow.set_tags(
                 {"validation_status": verdict.status, "candidate_run_id": run.info.run_id}

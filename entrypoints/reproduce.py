@@ -222,7 +222,7 @@ def _run(args) -> int:
         mlflow.set_tags({"reproduced": reproduced, "rerun_run_id": rerun_id})
         mlflow.log_text(table.to_csv(index=False), "reproduction.csv")
         judged = table[table["judged"]]
-        largest = judged["difference"].abs().max()
+        largest = pd.to_numeric(judged["difference"], errors="coerce").abs().max()
         if not pd.isna(largest):
             mlflow.log_metric("max_abs_difference", float(largest))
         print(table.to_string(index=False))

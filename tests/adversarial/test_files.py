@@ -54,7 +54,7 @@ def test_the_input_is_never_the_output(champion, churn_csv, tmp_path, overwrite,
     before = _fingerprint(rows)
     argv = ["--input", str(rows), "--output", str(rows), "--overwrite", overwrite]
     assert _predict(*argv) == 2
-    assert "is the input: write the predictions elsewhere" in capsys.readouterr().err
+    assert "is the input or holds it: write the predictions elsewhere" in capsys.readouterr().err
     assert _fingerprint(rows) == before
     # The same file through another spelling of its path.
     other = tmp_path / "sub" / ".." / "rows.csv"
@@ -72,7 +72,7 @@ def test_a_failed_overwrite_keeps_the_old_output_and_leaves_no_partial_file(
     assert _predict("--input", str(bad), "--output", str(out), "--overwrite", "true") == 2
     assert "Model is missing inputs ['region']" in capsys.readouterr().err
     assert out.read_text() == "yesterday's predictions\\n"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".partial")) == []
 
 
 def test_overwrite_true_replaces_the_output_with_complete_predictions(champion, churn_csv,
@@ -81,7 +81,7 @@ def test_overwrite_true_replaces_the_output_with_complete_predictions(champion, 
     out.write_bytes(b"old")
     assert _predict("--input", str(churn_csv), "--output", str(out), "--overwrite", "true") == 0
     assert len(pd.read_parquet(out)) == 400
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".partial")] == []
 
 
 @pytest.mark.parametrize(
@@ -109,3 +109,71 @@ def test_a_header_only_input_is_one_line_and_a_failed_run(champion, tmp_path, ca
     (run,) = all_runs("tags.entry_point = 'predict'")
     assert run.info.status == "FAILED"
     assert "has no rows to score" in run.data.tags["failure_reason"]
+
+
+@pytest.mark.parametrize("spelling", ["file://{path}", "file://localhost{path}"])
+def test_the_input_given_as_a_file_uri_is_still_never_the_output(
+    champion, churn_csv, tmp_path, spelling, capsys
+):
+    rows = tmp_path / "in.csv"
+    rows.write_bytes(churn_csv.read_bytes())
+    before = _fingerprint(rows)
+    argv = ["--input", spelling.format(path=rows), "--output", str(rows), "--overwrite", "true"]
+    assert _predict(*argv) == 2
+    assert "is the input or holds it" in capsys.readouterr().err
+    assert _fingerprint(rows) == before
+
+
+def test_an_output_folder_holding_the_input_or_user_files_is_never_replaced(
+    champion, churn_csv, tmp_path, capsys
+):
+    folder = tmp_path / "scored.parquet"
+    folder.mkdir()
+    rows = folder / "in.csv"
+    rows.write_bytes(churn_csv.read_bytes())
+    (folder / "notes.txt").write_text("mine")
+    argv = ["--input", str(rows), "--output", str(folder), "--overwrite", "true"]
+    assert _predict(*argv, "--engine", "spark") == 2
+    assert "is the input or holds it" in capsys.readouterr().err
+    other = tmp_path / "other.csv"
+    other.write_bytes(churn_csv.read_bytes())
+    argv = ["--input", str(other), "--output", str(folder), "--overwrite", "true"]
+    assert _predict(*argv, "--engine", "spark") == 2
+    assert "is a folder that predict did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["in.csv", "notes.txt"]
+    assert _predict(*argv) == 2  # pandas writes a file: a folder is never its output
+    assert "is a folder that predict did not write" in capsys.readouterr().err
+
+
+def test_an_output_that_appears_while_scoring_is_not_replaced_without_overwrite(
+    champion, churn_csv, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "race.csv"
+    real = predict.score_pandas
+
+    def another_run_writes_first(model, frame):
+        out.write_text("the other run's predictions")
+        return real(model, frame)
+
+    monkeypatch.setattr(predict, "score_pandas", another_run_writes_first)
+    assert _predict("--input", str(churn_csv), "--output", str(out)) == 2
+    assert "appeared while scoring" in capsys.readouterr().err
+    assert out.read_text() == "the other run's predictions"
+
+
+@pytest.mark.parametrize("tamper", ["estimator", "config"])
+def test_a_model_whose_files_do_not_load_is_one_line(churn_csv, tmp_path, tamper, capsys):
+    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
+    assert train_main(trainers.get("sklearn"), *argv) == 0
+    (run,) = all_runs()
+    model = Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model",
+                                                      dst_path=str(tmp_path / "m")))  # fmt: skip
+    if tamper == "estimator":
+        (model / "artifacts" / "estimator.skops").write_bytes(b"not a zip")
+    else:
+        (model / "artifacts" / "config.json").write_text("[" * 100_000)
+    capsys.readouterr()
+    assert predict.main(["--model-uri", str(model), "--input", str(churn_csv)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"model_uri '{model}': the model does not load" in err

@@ -171,3 +171,49 @@ def test_an_experiment_name_cannot_place_artifacts_outside_the_store(name, monke
     assert train_main(SKLEARN) == 2
     assert "would place its artifacts outside" in _one_error_line(capsys)
     assert mlflow.get_experiment_by_name(name) is None
+
+
+@pytest.mark.parametrize("test_size", ["0.02", "0.03"])
+def test_a_metric_undefined_on_the_test_split_never_passes_the_gate(tmp_path, test_size, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=100), "y": [1] * 98 + [0] * 2})
+    path = tmp_path / "skew.csv"
+    frame.to_csv(path, index=False)
+    argv = ["--data", str(path), "--target", "y", "--test-size", test_size]
+    assert train_main(SKLEARN, "--autolog", "false", *argv) == 0
+    (run,) = all_runs()
+    assert np.isnan(run.data.metrics["test_roc_auc"])  # one class in the test split
+    argv = ["--run-id", run.info.run_id, "--model-name", "m", "--promote", "true"]
+    assert register.main(argv) == 2
+    assert "test_roc_auc=nan on the candidate's test split" in _one_error_line(capsys)
+    assert MlflowClient().search_model_versions("name = 'm'") == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n-estimators", "\uff13"], "expected int in ASCII digits"),
+        (["--max-features", "\u0660.5"], "expected float in ASCII digits"),
+    ],
+)
+def test_numbers_in_other_scripts_are_refused(argv, message, capsys):
+    assert train_main(SKLEARN, *argv) == 2
+    assert message in _one_error_line(capsys)
+
+
+def test_a_train_params_key_given_twice_is_refused(capsys):
+    params = "n_estimators=3 n_estimators=4"
+    assert pipeline.main(["--tune", "false", "--trainer", "sklearn", "--train-params", params]) == 2
+    assert "'n_estimators' is given twice" in _one_error_line(capsys)
+
+
+def test_a_parquet_table_with_repeated_columns_is_one_short_line(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [pa.array([1.0, 2.0] * 20), pa.array(["a", "b"] * 20), pa.array(["a", "b"] * 20)]
+    pq.write_table(pa.table(columns, names=["x", "y", "y"]), tmp_path / "dup.parquet")
+    assert train_main(SKLEARN, "--data", str(tmp_path / "dup.parquet"), "--target", "y") == 2
+    line = _one_error_line(capsys)
+    assert "dup.parquet" in line
+    assert len(line) < 500

@@ -20,7 +20,9 @@ def attacker_repo(tmp_path: Path) -> tuple[Path, str, Path]:
     repo, marker = tmp_path / "attacker", tmp_path / "marker"
     repo.mkdir()
     (repo / "MLproject").write_text(
-        f"name: innocent\nentry_points:\n  train_sklearn:\n    command: touch {marker}\n"
+        "name: innocent\nentry_points:\n  train_sklearn:\n"
+        "    parameters:\n      n_estimators: {type: string, default: '1'}\n"
+        f"    command: touch {marker}\n"
     )
     git("init", "-q", "-b", "main", cwd=repo)
     git("add", "-A", cwd=repo)
@@ -117,3 +119,34 @@ def test_a_run_without_metrics_to_compare_is_refused_in_one_line(attacker_repo, 
     err, _ = _refusal(capsys)
     assert "has no metrics to compare a rerun with" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ({"mlflow.project.env": "conda"}, "mlflow.project.env tag 'conda': not an env manager"),
+        ({"mlflow.project.env": "bash -c touch"}, "not an env manager this project runs with"),
+    ],
+)
+def test_an_env_manager_named_by_a_tag_is_checked_before_anything_launches(
+    attacker_repo, tags, message, capsys
+):
+    repo, commit, marker = attacker_repo
+    original = _original(commit, **tags)
+    assert reproduce.main(["--run-id", original, "--repo", str(repo)]) == 2
+    err, _ = _refusal(capsys)
+    assert message in err
+    assert [r for r in all_runs() if r.info.status == "RUNNING"] == []
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("value", ["'3", '"unclosed'])
+def test_a_logged_parameter_the_launcher_never_wrote_is_one_line(attacker_repo, value, capsys):
+    repo, commit, _ = attacker_repo
+    original = _original(commit)
+    mlflow.tracking.MlflowClient().log_param(original, "n_estimators", value)
+    assert reproduce.main(["--run-id", original, "--repo", str(repo)]) == 2
+    err, _ = _refusal(capsys)
+    assert "is not shell-quoted" in err
+    assert "Traceback" not in err
+    assert [r for r in all_runs() if r.info.status == "RUNNING"] == []

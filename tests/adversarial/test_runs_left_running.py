@@ -44,21 +44,31 @@ def _wait_for_status(run_id: str, timeout: float = 60) -> str:
     return "RUNNING"
 
 
-def test_sigterm_to_a_training_process_ends_its_run_killed_with_its_steps_flushed(launch_dir):
+@pytest.mark.parametrize(
+    ("signum", "message"),
+    [
+        (signal.SIGTERM, "error: stopped by signal SIGTERM"),
+        (signal.SIGHUP, "error: stopped by signal SIGHUP"),  # a closed terminal or ssh session
+        (signal.SIGINT, "error: interrupted (Ctrl-C)"),
+    ],
+)
+def test_a_signal_to_a_training_process_ends_its_run_killed_with_its_steps_flushed(
+    launch_dir, signum, message
+):
     argv = [f"--{k.replace('_', '-')}={v}" for k, v in ENDLESS.items()]
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.train_pytorch", *argv],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     run = _wait_for_training(process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM
-    assert "error: stopped by signal SIGTERM" in err
+    assert process.returncode == 128 + signum
+    assert message in err
     assert "Traceback" not in err
     run = MlflowClient().get_run(run.info.run_id)
     assert run.info.status == "KILLED"
-    assert "Terminated" in run.data.tags["failure_reason"]
+    assert message.removeprefix("error: ") in run.data.tags["failure_reason"]
     assert MlflowClient().get_metric_history(run.info.run_id, "validation_loss")
     assert not logged_models()
 
