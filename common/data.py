@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from common.errors import UserInputError
+from common.errors import UserInputError, one_line
 from common.preprocessing import normalize_features, split_columns
 
 BUILTIN_DATASETS = ("breast_cancer", "wine", "iris", "digits", "diabetes")
@@ -100,7 +100,7 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
         header = _csv_header(path) if kind == "csv" else [str(c) for c in frame.columns]
     except Exception as exc:  # pandas raises many types; the user needs the file named
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        reason = one_line(exc)
         raise UserInputError(f"data '{data}': could not read it as {kind}: {reason}") from exc
     # pandas renames a repeated CSV header to 'x.1' without a word: refuse it instead.
     repeated = sorted({name for name in header if header.count(name) > 1})

@@ -17,7 +17,7 @@ from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 
 from common import data, metrics
-from common.errors import UserInputError
+from common.errors import UserInputError, one_line
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _score(model_uri: str, role: str, table, split, metric: str) -> float:
     try:
         return score_model(model_uri, table, split, metric)
     except Exception as exc:  # a missing artifact, another schema, a broken environment
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
+        reason = one_line(exc, last=True, limit=500)  # MLflow's schema errors end with the point
         raise UserInputError(f"the {role} {model_uri} could not be scored: {reason}") from exc
 
 

@@ -15,7 +15,7 @@ from mlflow.projects._project_spec import load_project
 from mlflow.tracking import MlflowClient
 
 from common.environment import PROJECT_ROOT
-from common.errors import UserInputError
+from common.errors import UserInputError, one_line
 
 
 def entry_point_parameters(entry_point: str, project_dir: Path = PROJECT_ROOT) -> list[str]:
@@ -68,7 +68,7 @@ def run_child(
     except ExecutionException as exc:
         raise UserInputError(f"step {entry_point} failed: {_child_failure(entry_point)}") from exc
     except Exception as exc:  # MLflow refused before the command ran (e.g. an env manager)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+        reason = one_line(exc, limit=500)
         _end_orphan(entry_point, reason)
         raise UserInputError(f"step {entry_point} could not start: {reason}") from exc
     return submitted.run_id

@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import cli, data, spark_session, tracking
-from common.errors import UserInputError
+from common.errors import UserInputError, one_line
 
 ENTRY_POINT = "predict"
 SUFFIXES = (".csv", ".parquet")
@@ -152,7 +152,7 @@ def load(model_uri: str):
     try:
         return mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:  # corrupt or tampered files: skops, JSON, torch all raise their own
-        reason = (str(exc).strip().splitlines() or [""])[0][:300] or type(exc).__name__
+        reason = one_line(exc)
         raise UserInputError(
             f"model_uri '{model_uri}': the model does not load ({reason})"
         ) from exc
