@@ -82,6 +82,12 @@ def resolve_metric(metric: str, task: str) -> str:
     return metric
 
 
+def trial_score(metric: str) -> tuple[str, int]:
+    """(the trials' score for ``metric``, e.g. validation_roc_auc; the sign that turns it into
+    hyperopt's loss, which is minimised, and back)."""
+    return metric.replace("test_", "validation_"), -1 if metrics.GREATER_IS_BETTER[metric] else 1
+
+
 @dataclass
 class Objective:
     """One trial: train on the fit part, score on validation, record a nested run.
@@ -112,8 +118,8 @@ class Objective:
             )
             return {"status": STATUS_FAIL, "run_id": run_id, "failure_reason": reason}
         run_id = self._record(client, start_ms, params, scores, {}, "FINISHED")
-        value = scores[self.metric.replace("test_", "validation_")]
-        loss = -value if metrics.GREATER_IS_BETTER[self.metric] else value
+        name, sign = trial_score(self.metric)
+        loss = sign * scores[name]
         return {"status": STATUS_OK, "loss": loss, "run_id": run_id}
 
     def _train_and_score(self, params: dict[str, Any]) -> dict[str, float]:
@@ -173,10 +179,10 @@ class TrialProgress:
     """
 
     def __init__(self, trials, metric: str):
-        self.trials, self.metric = trials, metric.replace("test_", "validation_")
-        self.sign = -1 if metrics.GREATER_IS_BETTER[metric] else 1
+        self.trials = trials
+        self.metric, self.sign = trial_score(metric)
         self.reported: set[int] = set()
-        self.best: float | None = None
+        self.best_loss = float("inf")
         self.total, self.start = 0, time.perf_counter()
         self.postfix = ""  # set by hyperopt; the lines say more
 
@@ -196,10 +202,9 @@ class TrialProgress:
             result, elapsed = trial["result"], time.perf_counter() - self.start
             head = f"trial {len(self.reported)}/{self.total}"
             if result["status"] == STATUS_OK:
-                score = self.sign * result["loss"]
-                if self.best is None or self.sign * score < self.sign * self.best:
-                    self.best = score
-                print(f"{head}  {self.metric}={score:.4f}  best {self.best:.4f}  ({elapsed:.1f} s)")
+                self.best_loss = min(self.best_loss, result["loss"])
+                score, best = self.sign * result["loss"], self.sign * self.best_loss
+                print(f"{head}  {self.metric}={score:.4f}  best {best:.4f}  ({elapsed:.1f} s)")
             else:
                 print(
                     f"{head}  failed: {result.get('failure_reason', '')[:200]}  ({elapsed:.1f} s)"
@@ -285,8 +290,7 @@ def _log_search(trials, best, best_params: dict[str, Any], metric: str) -> None:
         }
         for trial in trials.trials
     ]
-    score_name = metric.replace("test_", "validation_")
-    sign = -1 if metrics.GREATER_IS_BETTER[metric] else 1
+    score_name, sign = trial_score(metric)
     mlflow.log_params({f"best_{k}": v for k, v in best_params.items()})
     mlflow.log_metrics(
         {
