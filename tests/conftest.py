@@ -9,9 +9,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 import trainers
 from tests.helpers.project import CHURN_CSV, snapshot_project
+from tests.helpers.runs import all_runs, train_main
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +51,17 @@ def launch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def churn_csv() -> Path:
     """A committed 400-row table with string columns, missing values and a yes/no target."""
     return CHURN_CSV
+
+
+@pytest.fixture
+def churn_champion(churn_csv) -> str:
+    """A small forest on the churn table, registered as ``churn@champion``; its run id."""
+    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
+    assert train_main(trainers.get("sklearn"), *argv) == 0
+    (run,) = all_runs()
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+    MlflowClient().set_registered_model_alias("churn", "champion", version.version)
+    return run.info.run_id
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
 import trainers
 from entrypoints import predict
@@ -16,15 +15,6 @@ from tests.helpers.runs import all_runs, train_main
 
 pytestmark = pytest.mark.adversarial
 URI = "models:/churn@champion"
-
-
-@pytest.fixture
-def champion(churn_csv) -> None:
-    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
-    assert train_main(trainers.get("sklearn"), *argv) == 0
-    (run,) = all_runs()
-    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
-    MlflowClient().set_registered_model_alias("churn", "champion", version.version)
 
 
 def _fingerprint(path: Path) -> tuple[str, int]:
@@ -36,8 +26,9 @@ def _predict(*argv: str) -> int:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_an_existing_output_is_refused_and_left_as_it_was(champion, churn_csv, tmp_path, suffix,
-                                                           capsys):  # fmt: skip
+def test_an_existing_output_is_refused_and_left_as_it_was(
+    churn_champion, churn_csv, tmp_path, suffix, capsys
+):
     out = tmp_path / f"report{suffix}"
     out.write_bytes(b"the user's own file")
     before = _fingerprint(out)
@@ -48,7 +39,7 @@ def test_an_existing_output_is_refused_and_left_as_it_was(champion, churn_csv, t
 
 
 @pytest.mark.parametrize("overwrite", ["false", "true"])
-def test_the_input_is_never_the_output(champion, churn_csv, tmp_path, overwrite, capsys):
+def test_the_input_is_never_the_output(churn_champion, churn_csv, tmp_path, overwrite, capsys):
     rows = tmp_path / "rows.csv"
     rows.write_bytes(churn_csv.read_bytes())
     before = _fingerprint(rows)
@@ -63,7 +54,7 @@ def test_the_input_is_never_the_output(champion, churn_csv, tmp_path, overwrite,
 
 
 def test_a_failed_overwrite_keeps_the_old_output_and_leaves_no_partial_file(
-    champion, churn_csv, tmp_path, capsys
+    churn_champion, churn_csv, tmp_path, capsys
 ):
     out = tmp_path / "scored.csv"
     out.write_text("yesterday's predictions\\n")
@@ -75,8 +66,9 @@ def test_a_failed_overwrite_keeps_the_old_output_and_leaves_no_partial_file(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".partial")) == []
 
 
-def test_overwrite_true_replaces_the_output_with_complete_predictions(champion, churn_csv,
-                                                                      tmp_path):  # fmt: skip
+def test_overwrite_true_replaces_the_output_with_complete_predictions(
+    churn_champion, churn_csv, tmp_path
+):
     out = tmp_path / "scored.parquet"
     out.write_bytes(b"old")
     assert _predict("--input", str(churn_csv), "--output", str(out), "--overwrite", "true") == 0
@@ -93,7 +85,7 @@ def test_overwrite_true_replaces_the_output_with_complete_predictions(champion, 
     ],
 )  # fmt: skip
 def test_an_output_that_cannot_be_written_is_refused_before_scoring(
-    champion, churn_csv, tmp_path, make, message, capsys
+    churn_champion, churn_csv, tmp_path, make, message, capsys
 ):
     out = make(tmp_path)  # a file as the parent, or /proc: refused even for root
     assert _predict("--input", str(churn_csv), "--output", str(out)) == 2
@@ -101,7 +93,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_scoring(
     assert all_runs("tags.entry_point = 'predict'") == []
 
 
-def test_a_header_only_input_is_one_line_and_a_failed_run(champion, tmp_path, capsys):
+def test_a_header_only_input_is_one_line_and_a_failed_run(churn_champion, tmp_path, capsys):
     rows = tmp_path / "empty.csv"
     rows.write_text("customer_plan,region,tenure_months,monthly_charges,support_tickets\\n")
     assert _predict("--input", str(rows)) == 2
@@ -113,7 +105,7 @@ def test_a_header_only_input_is_one_line_and_a_failed_run(champion, tmp_path, ca
 
 @pytest.mark.parametrize("spelling", ["file://{path}", "file://localhost{path}"])
 def test_the_input_given_as_a_file_uri_is_still_never_the_output(
-    champion, churn_csv, tmp_path, spelling, capsys
+    churn_champion, churn_csv, tmp_path, spelling, capsys
 ):
     rows = tmp_path / "in.csv"
     rows.write_bytes(churn_csv.read_bytes())
@@ -125,7 +117,7 @@ def test_the_input_given_as_a_file_uri_is_still_never_the_output(
 
 
 def test_an_output_folder_holding_the_input_or_user_files_is_never_replaced(
-    champion, churn_csv, tmp_path, capsys
+    churn_champion, churn_csv, tmp_path, capsys
 ):
     folder = tmp_path / "scored.parquet"
     folder.mkdir()
@@ -146,7 +138,7 @@ def test_an_output_folder_holding_the_input_or_user_files_is_never_replaced(
 
 
 def test_an_output_that_appears_while_scoring_is_not_replaced_without_overwrite(
-    champion, churn_csv, tmp_path, monkeypatch, capsys
+    churn_champion, churn_csv, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "race.csv"
     real = predict.score_pandas

@@ -7,23 +7,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-import trainers
 from entrypoints import predict
-from tests.helpers.runs import all_runs, train_main
+from tests.helpers.runs import all_runs
 
 NAME = "churn"
 URI = f"models:/{NAME}@champion"
-
-
-@pytest.fixture
-def champion(churn_csv) -> str:
-    """A small forest on the churn table, registered as ``churn@champion``; its run id."""
-    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
-    assert train_main(trainers.get("sklearn"), *argv) == 0
-    (run,) = all_runs()
-    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", NAME)
-    MlflowClient().set_registered_model_alias(NAME, "champion", version.version)
-    return run.info.run_id
 
 
 def _predict_runs():
@@ -37,7 +25,7 @@ def _expected(churn_csv) -> pd.DataFrame:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_pandas_scoring_writes_rows_plus_predictions_and_logs_them(
-    champion, churn_csv, tmp_path, suffix
+    churn_champion, churn_csv, tmp_path, suffix
 ):
     out = tmp_path / f"scored{suffix}"
     assert predict.main(["--model-uri", URI, "--input", str(churn_csv), "--output", str(out)]) == 0
@@ -53,13 +41,13 @@ def test_pandas_scoring_writes_rows_plus_predictions_and_logs_them(
     assert metrics["load_seconds"] > 0  # apart from scoring: rows_per_second counts scoring only
     assert metrics["rows_per_second"] == pytest.approx(400 / metrics["scoring_seconds"])
     assert run.data.tags["model_version"] == "1"
-    assert run.data.tags["model_run_id"] == champion
+    assert run.data.tags["model_run_id"] == churn_champion
     logged = MlflowClient().list_artifacts(run.info.run_id, "predictions")
     assert [a.path for a in logged] == [f"predictions/scored{suffix}"]
 
 
 @pytest.mark.slow
-def test_spark_udf_scoring_equals_pandas_scoring(champion, churn_csv, tmp_path):
+def test_spark_udf_scoring_equals_pandas_scoring(churn_champion, churn_csv, tmp_path):
     rows = pd.read_csv(churn_csv)
     rows.to_parquet(tmp_path / "rows.parquet")  # keeps pandas' dtypes, unlike CSV inference
     out = tmp_path / "scored.parquet"
@@ -81,7 +69,7 @@ def test_spark_udf_scoring_equals_pandas_scoring(champion, churn_csv, tmp_path):
 
 
 def test_missing_column_fails_the_run_with_mlflows_schema_message(
-    champion, churn_csv, tmp_path, capsys
+    churn_champion, churn_csv, tmp_path, capsys
 ):
     pd.read_csv(churn_csv).drop(columns="region").to_csv(tmp_path / "rows.csv", index=False)
     out = tmp_path / "scored.csv"
@@ -108,7 +96,9 @@ def test_missing_column_fails_the_run_with_mlflows_schema_message(
         ("runs:/0123456789abcdef0123456789abcdef/model", "no model there"),
     ],
 )
-def test_a_model_that_does_not_exist_is_named(champion, churn_csv, capsys, model_uri, message):
+def test_a_model_that_does_not_exist_is_named(
+    churn_champion, churn_csv, capsys, model_uri, message
+):
     assert predict.main(["--model-uri", model_uri, "--input", str(churn_csv)]) == 2
     assert message in capsys.readouterr().err
     (run,) = _predict_runs()
