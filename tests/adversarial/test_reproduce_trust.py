@@ -30,15 +30,16 @@ def attacker_repo(tmp_path: Path) -> tuple[Path, str, Path]:
     return repo, git("rev-parse", "HEAD", cwd=repo), marker
 
 
-def _original(commit: str, **tags: str) -> str:
-    """A FINISHED launcher-style train_sklearn run at ``commit`` with ``tags`` on top."""
+def _original(commit: str, *, metrics: dict[str, float] | None = None, **tags: str) -> str:
+    """A FINISHED launcher-style train_sklearn run at ``commit`` with ``tags`` on top, logging
+    ``metrics`` (default: a test_accuracy)."""
     base = {
         "mlflow.source.git.commit": commit,
         "git_dirty": "false",
         "mlflow.project.entryPoint": "train_sklearn",
     }
     with mlflow.start_run(tags={**base, **tags}) as run:
-        mlflow.log_metric("test_accuracy", 0.9)
+        mlflow.log_metrics({"test_accuracy": 0.9} if metrics is None else metrics)
     return run.info.run_id
 
 
@@ -81,9 +82,11 @@ def test_a_repository_that_looks_like_a_git_option_is_a_path(attacker_repo, repo
         ({"project_subdir": "/etc"}, "project_subdir tag '/etc'"),
         ({"mlflow.source.git.commit": "--orphan=x"}, "is not a full commit sha"),
         ({"mlflow.source.git.commit": "HEAD"}, "is not a full commit sha"),
+        ({"mlflow.project.env": "conda"}, "mlflow.project.env tag 'conda': not an env manager"),
+        ({"mlflow.project.env": "bash -c touch"}, "not an env manager this project runs with"),
     ],
 )
-def test_tags_that_would_leave_the_checkout_or_pass_options_are_refused(
+def test_tags_that_leave_the_checkout_pass_options_or_pick_an_env_are_refused_up_front(
     attacker_repo, tags, message, capsys
 ):
     repo, commit, marker = attacker_repo
@@ -92,6 +95,7 @@ def test_tags_that_would_leave_the_checkout_or_pass_options_are_refused(
     err, run = _refusal(capsys)
     assert message in err
     assert message in run.data.tags["failure_reason"]
+    assert [r for r in all_runs() if r.info.status == "RUNNING"] == []
     assert not marker.exists()
 
 
@@ -108,36 +112,10 @@ def test_only_a_finished_run_is_reproduced(attacker_repo, status, capsys):
 @pytest.mark.parametrize("metrics", [{}, {"scoring_seconds": 1.5}])
 def test_a_run_without_metrics_to_compare_is_refused_in_one_line(attacker_repo, metrics, capsys):
     _, commit, _ = attacker_repo
-    base = {
-        "mlflow.source.git.commit": commit,
-        "git_dirty": "false",
-        "mlflow.project.entryPoint": "train_sklearn",
-    }
-    with mlflow.start_run(tags=base) as run:
-        mlflow.log_metrics(metrics)
-    assert reproduce.main(["--run-id", run.info.run_id]) == 2
+    assert reproduce.main(["--run-id", _original(commit, metrics=metrics)]) == 2
     err, _ = _refusal(capsys)
     assert "has no metrics to compare a rerun with" in err
     assert "Traceback" not in err
-
-
-@pytest.mark.parametrize(
-    ("tags", "message"),
-    [
-        ({"mlflow.project.env": "conda"}, "mlflow.project.env tag 'conda': not an env manager"),
-        ({"mlflow.project.env": "bash -c touch"}, "not an env manager this project runs with"),
-    ],
-)
-def test_an_env_manager_named_by_a_tag_is_checked_before_anything_launches(
-    attacker_repo, tags, message, capsys
-):
-    repo, commit, marker = attacker_repo
-    original = _original(commit, **tags)
-    assert reproduce.main(["--run-id", original, "--repo", str(repo)]) == 2
-    err, _ = _refusal(capsys)
-    assert message in err
-    assert [r for r in all_runs() if r.info.status == "RUNNING"] == []
-    assert not marker.exists()
 
 
 @pytest.mark.parametrize("value", ["'3", '"unclosed'])
