@@ -235,7 +235,7 @@ def run_main(body: Callable[[], int]) -> int:
     even when it came before the run was opened (a bad flag), and the command stops when the
     launcher dies (Linux), instead of training on as an orphan.
     """
-    previous = _handle_sigterm()
+    previous = _handle_stop_signals()
     try:
         _stop_with_launcher()
         return body()
@@ -272,7 +272,7 @@ def _raise_terminated(signum: int, frame) -> None:
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}", signum)
 
 
-def _handle_sigterm() -> dict:
+def _handle_stop_signals() -> dict:
     """Install the handler for Ctrl-C, SIGTERM and SIGHUP (a closed terminal or ssh session);
     returns the previous handlers (none off the main thread, where Python cannot install any)."""
     if threading.current_thread() is not threading.main_thread():
