@@ -4,10 +4,11 @@
 
 Fits ``trainers.mlp`` (no MLflow run) on a seeded table of ``--rows`` x 43 columns (40 numeric
 with some missing values, 3 categorical, 3 classes) with every epoch run (no early stop): twice
-on CUDA and once on the CPU. Prints the median epoch time of each (the first epoch, which pays
-for CUDA's start-up, is left out), the ratio CUDA / CPU (goal: <= 0.2), whether the two CUDA fits
-have bit-identical weights, and whether the CUDA-trained model predicts on the CPU like it did
-on the GPU. Without CUDA only the CPU line is printed.
+on CUDA as train_pytorch does (graphed steps), once on CUDA with eager steps, once on the CPU.
+Prints the median epoch time of each (the first interval also holds preprocessing and CUDA's
+start-up: left out), the ratios against the CPU (goal: <= 0.2), whether the two graphed CUDA
+fits have bit-identical weights, and whether the CUDA-trained model predicts on the CPU like on
+the GPU. Without CUDA only the CPU line is printed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 import torch
 
 from common import seeding
-from trainers import get
+from trainers import get, mlp
 
 SEED = 7
 
@@ -44,6 +45,8 @@ def table(rows: int, seed: int = SEED) -> tuple[pd.DataFrame, np.ndarray]:
 
 def fit(X: pd.DataFrame, y: np.ndarray, device: str, epochs: int, batch_size: int):
     """(estimator, preprocessor, seconds per epoch) of one seeded fit on ``device``."""
+    mlp.CUDA_GRAPHS = device != "cuda-eager"
+    device = device.removesuffix("-eager")
     seeding.seed_everything(SEED)
     stamps = [time.perf_counter()]
     trainer = get("pytorch")
@@ -62,22 +65,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     X, y = table(args.rows)
+    threads = torch.get_num_threads()
     print(f"{args.rows} rows x {X.shape[1]} columns, batch size {args.batch_size}, "
-          f"{args.epochs} epochs; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
+          f"{args.epochs} epochs; torch {torch.__version__}, {threads} CPU threads")  # fmt: skip
     runs = {}
-    devices = ["cuda", "cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+    devices = ["cuda", "cuda", "cuda-eager", "cpu"] if torch.cuda.is_available() else ["cpu"]
     for i, device in enumerate(devices):
         estimator, preprocessor, epochs = fit(X, y, device, args.epochs, args.batch_size)
         median = statistics.median(epochs[1:] if len(epochs) > 1 else epochs)
         runs.setdefault(device, []).append((estimator, preprocessor, median))
-        name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+        name = torch.cuda.get_device_name() if device != "cpu" else "cpu"
         print(f"run {i + 1} {device} ({name}): median epoch {median:.3f} s "
               f"(epochs: {' '.join(f'{e:.2f}' for e in epochs)})")  # fmt: skip
     if "cuda" not in runs:
         print("no CUDA device: nothing to compare")
         return
     (first, prep, gpu_epoch), (second, _, _) = runs["cuda"]
-    cpu_epoch = runs["cpu"][0][2]
+    eager_epoch, cpu_epoch = runs["cuda-eager"][0][2], runs["cpu"][0][2]
     identical = all(
         torch.equal(a, b)
         for a, b in zip(
@@ -89,7 +93,8 @@ def main() -> None:
     first.module.to("cuda")
     first.device = "cuda"
     on_gpu = first.predict_proba(rows)
-    print(f"epoch ratio cuda/cpu: {gpu_epoch / cpu_epoch:.3f} (goal <= 0.2)")
+    print(f"epoch ratio cuda/cpu: {gpu_epoch / cpu_epoch:.3f} (goal <= 0.2); "
+          f"eager cuda/cpu: {eager_epoch / cpu_epoch:.3f}")  # fmt: skip
     print(f"two CUDA fits bit-identical: {identical}")
     print(
         f"CUDA-trained model on the CPU: max |p_cpu - p_gpu| = {np.abs(on_cpu - on_gpu).max():.2e}"

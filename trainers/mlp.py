@@ -126,26 +126,83 @@ def _check_memory(architecture: Architecture, params: Params) -> None:
         )
 
 
-def _train_epoch(
-    module, X, y, batch_size: int, order: torch.Generator, optimizer, loss_fn
-) -> float:
+class _Steps:
+    """Training steps on rows chosen by index from ``X``/``y``, which stay on the device."""
+
+    def __init__(self, module: nn.Module, optimizer, loss_fn, X: torch.Tensor, y: torch.Tensor):
+        self.module, self.optimizer, self.loss_fn, self.X, self.y = module, optimizer, loss_fn, X, y
+        # The epoch's sum of loss x rows, kept on the device so a step never waits for the GPU.
+        self.total = torch.zeros((), dtype=torch.float64, device=X.device)
+
+    def step(self, indices: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self._update(indices)
+
+    def _update(self, indices: torch.Tensor) -> None:
+        outputs = self.module(self.X.index_select(0, indices))
+        loss = self.loss_fn(outputs, self.y.index_select(0, indices))
+        loss.backward()
+        self.optimizer.step()
+        self.total += loss.detach().double() * len(indices)
+
+
+class _GraphedSteps(_Steps):
+    """Full batches replay one training step captured as a CUDA graph.
+
+    A step at a tabular batch size is ~100 tiny kernels: launched one by one from Python, a CUDA
+    epoch is bound by launches and was measured slower than the CPU's. The first ``WARMUP`` full
+    batches run eagerly on a side stream (CUDA graphs need that), the next is captured (gather,
+    forward, loss, backward, AdamW: the optimizer is ``capturable``), and every later full batch
+    copies its indices into the graph's input and replays it. An epoch's last, shorter batch runs
+    eagerly. Replays are deterministic, so a seed still gives bit-identical CUDA runs.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, *args, batch_size: int):
+        super().__init__(*args)
+        self.index = torch.zeros(batch_size, dtype=torch.long, device=self.X.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.warm = 0
+
+    def step(self, indices: torch.Tensor) -> None:
+        if len(indices) != len(self.index):
+            return super().step(indices)
+        self.index.copy_(indices)
+        if self.graph is not None:
+            self.graph.replay()
+        elif self.warm < self.WARMUP:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                super().step(self.index)
+            torch.cuda.current_stream().wait_stream(side)
+            self.warm += 1
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._update(self.index)
+            self.graph = graph
+            graph.replay()
+
+
+# Benchmarks switch this off to time the eager CUDA loop against the graphed one.
+CUDA_GRAPHS = True
+
+
+def _train_epoch(steps: _Steps, n_rows: int, batch_size: int, order: torch.Generator) -> float:
     """One pass over the rows in a fresh shuffled order; returns the mean training loss per row.
 
-    The rows stay on the training device: a batch is an index slice of one permutation, so an
-    epoch does no per-batch host work (no DataLoader, no copies, no ``.item()`` sync) and a GPU
-    spends it on arithmetic. The permutation is drawn on the CPU from the seeded ``order``, so
-    CPU and CUDA runs see the same batches; one small copy per epoch moves it to the device.
+    A batch is an index slice of one permutation of the rows, which stay on the training device:
+    no DataLoader, no per-batch copies, no ``.item()`` sync. The permutation is drawn on the CPU
+    from the seeded ``order``, so CPU and CUDA runs see the same batches.
     """
-    module.train()
-    permutation = torch.randperm(len(y), generator=order)
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for indices in permutation.to(X.device).split(batch_size):
-        optimizer.zero_grad()
-        loss = loss_fn(module(X[indices]), y[indices])
-        loss.backward()
-        optimizer.step()
-        total += loss.detach().double() * len(indices)
-    return total.item() / len(y)
+    steps.module.train()
+    steps.total.zero_()
+    for indices in torch.randperm(n_rows, generator=order).to(steps.X.device).split(batch_size):
+        steps.step(indices)
+    return steps.total.item() / n_rows
 
 
 @torch.no_grad()
@@ -194,18 +251,22 @@ def train(request: FitRequest, params: Params) -> tuple:
     )  # fmt: skip
     _check_memory(architecture, params)
     module = architecture.build().to(device)
+    graphed = device == "cuda" and CUDA_GRAPHS
     # On CUDA the fused kernel updates every parameter in one launch (deterministic too).
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay,
-        fused=device == "cuda",
+        fused=device == "cuda", capturable=graphed,
     )  # fmt: skip
     loss_fn = nn.CrossEntropyLoss() if targets.classify else nn.MSELoss()
+    steps = (
+        _GraphedSteps(module, optimizer, loss_fn, X_fit, y_fit, batch_size=params.batch_size)
+        if graphed
+        else _Steps(module, optimizer, loss_fn, X_fit, y_fit)
+    )
     order = torch.Generator().manual_seed(seed)  # the batches' shuffling, per epoch
     stopping = _EarlyStopping(params.patience)
     for epoch in range(params.epochs):
-        train_loss = _train_epoch(
-            module, X_fit, y_fit, params.batch_size, order, optimizer, loss_fn
-        )
+        train_loss = _train_epoch(steps, len(y_fit), params.batch_size, order)
         scores = _validate(module, X_val, y_val, loss_fn, targets)
         if on_step:
             on_step(epoch, {"train_loss": train_loss, **scores})
