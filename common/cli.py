@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from common.columns import OVERRIDES
 from common.data import BUILTIN_DATASETS, TASKS
 from common.errors import UserInputError
 
@@ -163,6 +164,12 @@ def build_parser(doc: str, *, default_data: str) -> StrictParser:
         default="",
         help="label for the data_version tag (default: content digest)",
     )
+    roles = parser.add_argument_group("columns (comma-separated names; see common/columns.py)")
+    for flag in OVERRIDES:
+        roles.add_argument(
+            f"--{flag}", default="", metavar="COLUMNS",
+            help="columns to leave out" if flag == "drop" else f"columns to treat as {flag}",
+        )  # fmt: skip
     run = parser.add_argument_group("tracking")
     run.add_argument("--run-name", default="", help="default: <model_type>_v<N>")
     return parser
@@ -174,7 +181,7 @@ def add_autolog_flag(parser: argparse.ArgumentParser) -> None:
         "--autolog",
         type=boolean,
         default=True,
-        help="MLflow's framework autologging of params and training metrics (default: true)",
+        help="log the framework's full parameter set of the fitted model (default: true)",
     )
 
 

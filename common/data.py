@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from common.columns import Roles, decide
 from common.errors import UserInputError, one_line
-from common.preprocessing import normalize_features, split_columns
+from common.preprocessing import normalize_features
 
 BUILTIN_DATASETS = ("breast_cancer", "wine", "iris", "digits", "diabetes")
 TASKS = ("auto", "classification", "regression")
@@ -31,9 +33,11 @@ MAX_AUTO_CLASSES = 20
 
 @dataclass(frozen=True)
 class TabularData:
-    """A validated table: features normalized for the preprocessor, target ready for training.
+    """A validated table: the used features normalized for the preprocessor, target encoded.
 
     For classification ``y`` holds codes 0..K-1 and ``classes`` the original label of each code.
+    ``roles`` says what every feature column is (``common.columns``); dropped ones are not in
+    ``features``.
     """
 
     features: pd.DataFrame
@@ -41,11 +45,18 @@ class TabularData:
     target: str
     task: str
     classes: list | None
-    numeric: list[str]
-    categorical: list[str]
+    roles: Roles
     source: str
     name: str
     raw: pd.DataFrame
+
+    @property
+    def numeric(self) -> list[str]:
+        return list(self.roles.numeric)
+
+    @property
+    def categorical(self) -> list[str]:
+        return list(self.roles.categorical)
 
     @property
     def digest(self) -> str:
@@ -59,15 +70,19 @@ class TabularData:
         """The original feature rows at ``index``, with their original dtypes.
 
         A model's signature and input example come from these, so it accepts rows exactly as
-        they appear in the training data.
+        they appear in the training data; dropped columns are left out (and ignored if sent).
         """
-        return self.raw.loc[index].drop(columns=[self.target])
+        used = set(self.roles.used)
+        return self.raw.loc[index, [c for c in self.raw.columns if str(c) in used]]
 
     @property
     def feature_set(self) -> str:
-        """Identifies the feature columns and their kinds: ``<n>cols-<hash>``."""
-        spec = repr((self.numeric, self.categorical)).encode()
-        count = len(self.numeric) + len(self.categorical)
+        """Identifies the feature columns and their roles: ``<n>cols-<hash>``."""
+        parts: tuple = (self.numeric, self.categorical)
+        if self.roles.boolean or self.roles.datetime:  # tables without them keep their hash
+            parts += (list(self.roles.boolean), list(self.roles.datetime))
+        spec = repr(parts).encode()
+        count = len(self.roles.used)
         return f"{count}cols-{hashlib.sha256(spec).hexdigest()[:8]}"
 
 
@@ -183,7 +198,7 @@ def _check_features(features: pd.DataFrame, source: str) -> None:
     if nested:
         raise UserInputError(
             f"data '{source}': column(s) {', '.join(nested)} hold nested values (lists, maps, "
-            "structs); flatten them into plain columns"
+            "structs); flatten them into plain columns, or drop= them"
         )
     numbers = features.select_dtypes("number")
     infinite = [str(c) for c in numbers.columns if np.isinf(numbers[c].to_numpy("float64")).any()]
@@ -194,12 +209,23 @@ def _check_features(features: pd.DataFrame, source: str) -> None:
         )
 
 
-def prepare(frame: pd.DataFrame, *, target: str, task: str, source: str, name: str) -> TabularData:
-    """Validate ``frame`` and split it into normalized features and an encoded target.
+def prepare(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    source: str,
+    name: str,
+    overrides: Mapping[str, Iterable[str]] | None = None,
+) -> TabularData:
+    """Validate ``frame``, decide its columns' roles and split it into features and target.
+
+    Args:
+        overrides: Column roles the user set (``common.columns.decide``).
 
     Raises:
         UserInputError: empty table, missing target column, bad target values, unknown task,
-            fewer than two classes, or a class too small to stratify.
+            fewer than two classes, a class too small to stratify, or a column problem.
     """
     if task not in TASKS:
         raise UserInputError(f"task '{task}': expected one of {', '.join(TASKS)}")
@@ -211,21 +237,31 @@ def prepare(frame: pd.DataFrame, *, target: str, task: str, source: str, name: s
     if frame.shape[1] < 2:
         raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
     raw_y = frame[target]
-    missing = int(raw_y.isna().sum())
-    if missing:
-        raise UserInputError(f"target column '{target}' has {missing} missing value(s)")
+    _check_target_present(raw_y, target)
     resolved = _infer_task(raw_y) if task == "auto" else task
-    features = frame.drop(columns=[target])
-    _check_features(features, source)
-    numeric, categorical = split_columns(features)
-    features = normalize_features(features, numeric, categorical)
     if resolved == "regression":
         y, classes = _regression_target(raw_y, target), None
     else:
         y, classes = _classification_target(raw_y, target)
-    return TabularData(
-        features, y, target, resolved, classes, numeric, categorical, source, name, frame
-    )
+    features = frame.drop(columns=[target])
+    unwanted = [c for c in (overrides or {}).get("drop", ()) if c in features.columns]
+    _check_features(features.drop(columns=unwanted), source)
+    roles = decide(features, overrides)
+    features = normalize_features(features, roles)
+    return TabularData(features, y, target, resolved, classes, roles, source, name, frame)
+
+
+def _check_target_present(y: pd.Series, target: str) -> None:
+    """Refuse a target with missing labels: such rows can neither train nor be scored."""
+    missing = y.isna()
+    if missing.all():
+        raise UserInputError(f"target column '{target}' is empty: every value is missing")
+    if missing.any():
+        raise UserInputError(
+            f"target column '{target}' is missing in {int(missing.sum())} of {len(y)} rows "
+            f"(first at row {missing.idxmax()}); rows without a label can neither train nor be "
+            "scored: drop them or fill them in"
+        )
 
 
 def _infer_task(y: pd.Series) -> str:
@@ -275,14 +311,23 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load(data: str, *, target: str, task: str = "auto") -> TabularData:
-    """Read and validate ``data``; ``target`` may be empty for builtin sets (column 'target')."""
+def load(
+    data: str,
+    *,
+    target: str,
+    task: str = "auto",
+    overrides: Mapping[str, Iterable[str]] | None = None,
+) -> TabularData:
+    """Read and validate ``data``; ``target`` may be empty for builtin sets (column 'target').
+
+    ``overrides`` set column roles (``common.columns.decide``).
+    """
     if not target:
         if not data.startswith("builtin:"):
             raise UserInputError(f"target is required for data '{data}': name the label column")
         target = "target"
     frame, source, name = read_table(data)
-    return prepare(frame, target=target, task=task, source=source, name=name)
+    return prepare(frame, target=target, task=task, source=source, name=name, overrides=overrides)
 
 
 def split(table: TabularData, *, test_size: float, seed: int) -> Split:

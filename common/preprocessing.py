@@ -1,46 +1,56 @@
-"""Column typing and the preprocessor every trainer fits before its model.
+"""Normalizing raw columns by role, and the preprocessor every trainer fits before its model.
 
-Numeric columns are imputed (median) and scaled; every other column is treated as categorical,
-imputed with a constant and one-hot encoded with unknown categories ignored, so real tables with
-strings and missing values train and serve the same way.
+Roles come from ``common.columns``. Numeric columns are imputed (median) and scaled; categorical
+ones imputed with a constant and one-hot encoded, rare categories grouped and the width capped
+(``MAX_CATEGORIES``), unknown ones going to the rare group; booleans become 0/1; datetimes become
+numbers (year, month, day, weekday, day of year, days since 1970) inside the fitted preprocessor,
+so the served model takes the raw date strings. Real tables with strings and missing values
+train and serve the same way.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from common.columns import Roles, parse_dates
+
 MISSING_CATEGORY = "__missing__"
+# One-hot columns per categorical feature at most (the rarest categories share the last one),
+# so a column with 50,000 distinct values cannot blow up memory; categories seen in fewer
+# training rows than MIN_CATEGORY_ROWS are grouped too.
+MAX_CATEGORIES = 50
+MIN_CATEGORY_ROWS = 5
+TRUE_WORDS, FALSE_WORDS = {"true", "yes"}, {"false", "no"}
+DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear", "days")
 
 
 def split_columns(features: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Return (numeric, categorical) column names; booleans count as categorical."""
-    numeric, categorical = [], []
-    for name, dtype in features.dtypes.items():
-        is_number = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        (numeric if is_number else categorical).append(str(name))
-    return numeric, categorical
+    """Return (numeric, categorical) column names by dtype; booleans count as categorical."""
+    roles = Roles.of_dtypes(features)
+    return list(roles.numeric), list(roles.categorical)
 
 
-def normalize_features(
-    features: pd.DataFrame, numeric: list[str], categorical: list[str]
-) -> pd.DataFrame:
-    """Give columns the dtypes the preprocessor was fitted on: float64 and object.
+def normalize_features(features: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """Give the used columns the dtypes the preprocessor was fitted on, in ``roles.used`` order.
 
     Numbers become float64 so a missing value is representable in every numeric column (also in
-    the model signature); categories become Python objects (strings, or NaN when missing).
+    the model signature); categories Python objects (strings, or NaN when missing); booleans
+    float64 1/0 (NaN when missing or not a true/false word); datetimes UTC datetimes (NaT when
+    missing or unreadable).
     """
     columns = {}
-    for name in numeric:
+    for name in roles.numeric:
         column = features[name]
         if column.dtype != "float64":  # already-typed columns pass without a copy
             column = pd.to_numeric(column, errors="raise").astype("float64")
         columns[name] = column
-    for name in categorical:
+    for name in roles.categorical:
         column = features[name]
         if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) not in (
             "string",
@@ -49,26 +59,92 @@ def normalize_features(
             missing = column.isna()  # NaN, None and pd.NA all become NaN
             column = column.astype(str).astype(object).where(~missing, np.nan)
         columns[name] = column
+    for name in roles.boolean:
+        columns[name] = _booleans(features[name])
+    for name in roles.datetime:
+        columns[name] = parse_dates(features[name])
     return pd.DataFrame(columns, index=features.index)
 
 
-def build_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
-    """An unfitted ColumnTransformer for the given columns, dense output."""
+def _booleans(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("float64")
+    words = column.astype(str).str.strip().str.lower()
+    values = np.where(words.isin(TRUE_WORDS), 1.0, np.where(words.isin(FALSE_WORDS), 0.0, np.nan))
+    return pd.Series(values, index=column.index).where(column.notna(), np.nan)
+
+
+class DateParts(TransformerMixin, BaseEstimator):
+    """Datetime columns -> numbers: year, month, day, weekday, day of year, days since 1970.
+
+    Missing dates give NaN (imputed after this step). Stateless apart from the column names.
+    """
+
+    def fit(self, X: pd.DataFrame, y=None) -> DateParts:
+        self.columns_ = [str(c) for c in X.columns]
+        self.n_features_in_ = len(self.columns_)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        parts = []
+        for name in self.columns_:
+            dates = pd.DatetimeIndex(parse_dates(X[name]))
+            days = (dates - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+            for values in (
+                dates.year,
+                dates.month,
+                dates.day,
+                dates.day_of_week,
+                dates.day_of_year,
+            ):
+                parts.append(np.asarray(values, dtype="float64"))
+            parts.append(np.asarray(days, dtype="float64"))
+        return np.column_stack(parts) if parts else np.empty((len(X), 0))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array([f"{name}_{part}" for name in self.columns_ for part in DATE_PARTS])
+
+
+def build_preprocessor(roles: Roles) -> ColumnTransformer:
+    """An unfitted ColumnTransformer for the used columns of ``roles``, dense output."""
     transformers = []
-    if numeric:
-        numeric_steps = Pipeline(
-            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-        )
-        transformers.append(("numeric", numeric_steps, numeric))
-    if categorical:
+    if roles.numeric:
+        transformers.append(("numeric", _scaled(), list(roles.numeric)))
+    if roles.categorical:
         categorical_steps = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
                 (
                     "onehot",
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype="float64"),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=MAX_CATEGORIES,
+                        min_frequency=MIN_CATEGORY_ROWS,
+                        sparse_output=False,
+                        dtype="float64",
+                    ),
                 ),
             ]
         )
-        transformers.append(("categorical", categorical_steps, categorical))
+        transformers.append(("categorical", categorical_steps, list(roles.categorical)))
+    if roles.boolean:
+        impute = SimpleImputer(strategy="most_frequent")
+        transformers.append(("boolean", impute, list(roles.boolean)))
+    if roles.datetime:
+        transformers.append(("datetime", _scaled(DateParts()), list(roles.datetime)))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def _scaled(*first) -> Pipeline:
+    steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+    if first:
+        steps.insert(0, ("parts", first[0]))
+    return Pipeline(steps)
+
+
+def feature_names(preprocessor: ColumnTransformer) -> list[str]:
+    """The encoded features' names without the transformer prefix (``plan_basic``, not
+    ``categorical__plan_basic``), unless two would then read the same."""
+    names = [str(n) for n in preprocessor.get_feature_names_out()]
+    short = [n.split("__", 1)[1] if "__" in n else n for n in names]
+    return short if len(set(short)) == len(short) else names

@@ -14,7 +14,7 @@ import json
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 import trainers
+from common.columns import Roles
 from common.environment import PROJECT_ROOT, model_requirements
 from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
@@ -35,7 +36,13 @@ SERVING_CODE = ("common", "trainers")
 SERVED_TASKS = ("classification", "regression")
 # Types inside a fitted common.preprocessing ColumnTransformer that skops does not trust by
 # default. Anything else found at save time is refused rather than silently trusted.
-PREPROCESSOR_TRUSTED_TYPES = ["builtins.str", "builtins.float", "numpy.dtype"]
+# DateParts is this project's own transformer (common/preprocessing.py, shipped with the model).
+PREPROCESSOR_TRUSTED_TYPES = [
+    "builtins.str",
+    "builtins.float",
+    "numpy.dtype",
+    "common.preprocessing.DateParts",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,16 @@ class ModelSpec:
     classes: list | None
     trainer: str  # a name in the trainers registry, whose code loads the estimator
     estimator_file: str
+    # Absent from models logged before column roles: read as empty.
+    boolean: list[str] = field(default_factory=list)
+    datetime: list[str] = field(default_factory=list)
+
+    @property
+    def roles(self) -> Roles:
+        return Roles(
+            numeric=tuple(self.numeric), categorical=tuple(self.categorical),
+            boolean=tuple(self.boolean), datetime=tuple(self.datetime),
+        )  # fmt: skip
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ModelSpec:
@@ -69,9 +86,12 @@ class ModelSpec:
         if not isinstance(spec.trainer, str):
             raise ValueError(f"model config: trainer {spec.trainer!r}")
         trainers.get(spec.trainer)  # a registered trainer, or a ValueError naming the known ones
-        if not (isinstance(spec.numeric, list) and isinstance(spec.categorical, list)):
-            raise ValueError("model config: numeric and categorical must be lists of columns")
-        columns = [*spec.numeric, *spec.categorical]
+        groups = (spec.numeric, spec.categorical, spec.boolean, spec.datetime)
+        if not all(isinstance(group, list) for group in groups):
+            raise ValueError(
+                "model config: numeric, categorical, boolean and datetime must be lists of columns"
+            )
+        columns = [column for group in groups for column in group]
         if spec.task not in SERVED_TASKS:
             raise ValueError(f"model config: task {spec.task!r} is not one of {SERVED_TASKS}")
         if not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
@@ -108,15 +128,15 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         spec = self.spec
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
-        columns = [*spec.numeric, *spec.categorical]
-        missing = [c for c in columns if c not in model_input.columns]
+        roles = spec.roles
+        missing = [c for c in roles.used if c not in model_input.columns]
         if missing:
             raise ValueError(f"input is missing feature column(s): {', '.join(missing)}")
         try:
-            features = normalize_features(model_input, spec.numeric, spec.categorical)
+            features = normalize_features(model_input, roles)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"input has a non-numeric value in a numeric column: {exc}") from exc
-        encoded = self.preprocessor.transform(features[columns])
+        encoded = self.preprocessor.transform(features)
         if spec.task == "regression":
             prediction = np.asarray(self.estimator.predict(encoded), dtype="float64").ravel()
             return pd.DataFrame({"prediction": prediction}, index=model_input.index)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import data, evaluation, pyfunc, seeding, tracking
+from common import columns, data, evaluation, preprocessing, pyfunc, seeding, tracking
 from common.data import Split, TabularData
 from common.step_metrics import StepMetricsLogger
 
@@ -40,9 +40,11 @@ def load_data(
         model_type: Maps the resolved task to the run's ``model_type`` tag.
     """
     seeding.seed_everything(args.seed)
-    table = data.load(args.data, target=args.target, task=args.task)
+    overrides = {flag: columns.parse_names(getattr(args, flag)) for flag in columns.OVERRIDES}
+    table = data.load(args.data, target=args.target, task=args.task, overrides=overrides)
     tracking.log_dataset(table, data_version=args.data_version)
     tracking.name_run(model_type(table.task))
+    print(columns.summary(table.roles))
     return table, data.split(table, test_size=args.test_size, seed=args.seed)
 
 
@@ -78,7 +80,7 @@ def run_trainer(
         with autolog, steps or nullcontext():
             preprocessor, estimator = trainer.fit(
                 split.X_train, split.y_train, task=table.task, seed=args.seed, params=params,
-                on_step=steps,
+                on_step=steps, roles=table.roles,
             )  # fmt: skip
         report, summary = trainer.module.fit_report(estimator)
         if report:
@@ -99,6 +101,9 @@ def log_trained_model(
     ``tune`` logs its retrained best model with this too.
     """
     module = trainer.module
+    names = preprocessing.feature_names(preprocessor)
+    mlflow.log_dict(columns.describe(table.roles, table.raw.drop(columns=[table.target]), names),
+                    "features.json")  # fmt: skip
     if (importances := module.importances(estimator)) is not None:
         values, title = importances
         evaluation.log_feature_importance(preprocessor, values, title=title)
@@ -107,6 +112,8 @@ def log_trained_model(
         task=table.task,
         numeric=table.numeric,
         categorical=table.categorical,
+        boolean=list(table.roles.boolean),
+        datetime=list(table.roles.datetime),
         classes=table.classes,
         trainer=trainer.name,
         estimator_file=trainer.estimator_file,

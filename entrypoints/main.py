@@ -20,12 +20,13 @@ from mlflow.tracking import MlflowClient
 
 import trainers
 from common import cli, launcher, metrics, tracking
+from common.columns import OVERRIDES
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
 ENTRY_POINT = "main"
 ENV_MANAGERS = ("auto", "local", "uv", "virtualenv")
-DATA_PARAMS = ("data", "target", "task", "test_size", "seed", "data_version")
+DATA_PARAMS = ("data", "target", "task", "test_size", "seed", "data_version", *OVERRIDES)
 
 
 def build_parser() -> cli.StrictParser:

@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient
 
 import trainers
 from common import cli, data, evaluation, metrics, seeding, spark_session, tracking, training
+from common.columns import Roles
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
@@ -105,6 +106,7 @@ class Objective:
     experiment_id: str
     parent_run_id: str
     threads: int
+    roles: Roles | None = None  # the columns' roles, as the table decided them
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
         client = MlflowClient(self.tracking_uri)
@@ -126,7 +128,7 @@ class Objective:
         trainer = trainers.get(self.trainer)
         preprocessor, estimator = trainer.fit(
             self.fit.X_train, self.fit.y_train, task=self.task, seed=self.seed,
-            params=trainer.params(**params), threads=self.threads,
+            params=trainer.params(**params), threads=self.threads, roles=self.roles,
         )  # fmt: skip
         scores, _ = evaluation.score(
             self.task, preprocessor, estimator, self.fit.X_test, self.fit.y_test
@@ -263,7 +265,7 @@ def _run(args) -> int:
         objective = Objective(
             trainer=args.trainer, task=table.task, seed=args.seed, metric=metric, fit=fit,
             tracking_uri=mlflow.get_tracking_uri(), experiment_id=run.info.experiment_id,
-            parent_run_id=run.info.run_id, threads=threads,
+            parent_run_id=run.info.run_id, threads=threads, roles=table.roles,
         )  # fmt: skip
         trials, best, best_params = search(
             objective, trainer.module.search_space(), max_evals=args.max_evals,
@@ -273,7 +275,7 @@ def _run(args) -> int:
         seeding.seed_everything(args.seed)
         preprocessor, estimator = trainer.fit(
             split.X_train, split.y_train, task=table.task, seed=args.seed,
-            params=trainer.params(**best_params),
+            params=trainer.params(**best_params), roles=table.roles,
         )  # fmt: skip
         training.log_trained_model(trainer, table, split, preprocessor, estimator)
     return 0

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from common.columns import Roles
+
 StepCallback = Callable[[int, Mapping[str, float]], None]
 
 
@@ -38,12 +40,20 @@ StepCallback = Callable[[int, Mapping[str, float]], None]
 class FitRequest:
     """What every trainer's ``train`` is given besides its hyperparameters."""
 
-    X: pd.DataFrame  # raw feature rows, as loaded
+    X: pd.DataFrame  # feature rows normalized by role (common.preprocessing)
     y: np.ndarray  # encoded labels (classification) or values (regression)
     task: str
     seed: int
     threads: int | None = None  # cores the fit may use; None: the framework's default
     on_step: StepCallback | None = None  # called per round or epoch with its metrics
+    roles: Roles | None = None  # the columns' roles; None: numeric or categorical by dtype
+
+    def preprocessor(self):
+        """An unfitted preprocessor for ``X``'s columns by role."""
+        from common.columns import Roles
+        from common.preprocessing import build_preprocessor
+
+        return build_preprocessor(self.roles or Roles.of_dtypes(self.X))
 
 
 @dataclass(frozen=True)
@@ -84,12 +94,15 @@ class Trainer:
         params: Any,
         threads: int | None = None,
         on_step: StepCallback | None = None,
+        roles: Roles | None = None,
     ) -> tuple[Any, Any]:
         """Train with ``params`` (this trainer's ``Params``): (fitted preprocessor, estimator).
 
         See ``FitRequest`` for the other arguments.
         """
-        request = FitRequest(X, y, task=task, seed=seed, threads=threads, on_step=on_step)
+        request = FitRequest(
+            X, y, task=task, seed=seed, threads=threads, on_step=on_step, roles=roles
+        )
         return self.module.train(request, params)
 
     def load_estimator(self, path: str, task: str) -> Any:

@@ -12,7 +12,6 @@ import numpy as np
 import xgboost as xgb
 
 from common import cli, data
-from common.preprocessing import build_preprocessor, split_columns
 from trainers import FitRequest, StepCallback
 
 EVAL_NAMES = ("train", "validation")
@@ -85,7 +84,7 @@ def train(request: FitRequest, params: Params) -> tuple:
     part = data.holdout(
         request.X, request.y, fraction=params.validation_fraction, seed=request.seed, stratify=task
     )
-    preprocessor = build_preprocessor(*split_columns(request.X)).fit(part.X_train)
+    preprocessor = request.preprocessor().fit(part.X_train)
     model_cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
     booster = asdict(params)  # XGBoost's keywords of the same names, but for the split above
     del booster["validation_fraction"]

@@ -22,7 +22,6 @@ from torch import nn
 
 from common import cli, data
 from common.errors import UserInputError
-from common.preprocessing import build_preprocessor, split_columns
 from trainers import FitRequest
 from trainers.mlp_network import Architecture, TorchEstimator
 
@@ -239,7 +238,7 @@ def train(request: FitRequest, params: Params) -> tuple:
             f"batch_size={params.batch_size} is larger than the {len(part.y_train)} training "
             "rows (after the test and validation splits); use a smaller batch_size"
         )
-    preprocessor = build_preprocessor(*split_columns(request.X)).fit(part.X_train)
+    preprocessor = request.preprocessor().fit(part.X_train)
     targets = _Targets(preprocessor, request.task, part.y_train)
     X_fit, y_fit = (t.to(device) for t in targets.tensors(part.X_train, part.y_train))
     X_val, y_val = (t.to(device) for t in targets.tensors(part.X_test, part.y_test))

@@ -13,7 +13,6 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
 from common import cli
-from common.preprocessing import build_preprocessor, split_columns
 from trainers import FitRequest
 
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
@@ -62,7 +61,7 @@ def train(request: FitRequest, params: Params) -> tuple:
         random_state=request.seed,
         n_jobs=-1 if request.threads is None else request.threads,
     )
-    preprocessor = build_preprocessor(*split_columns(request.X))
+    preprocessor = request.preprocessor()
     pipeline = Pipeline([("preprocess", preprocessor), ("model", forest)])
     pipeline.fit(request.X, request.y)
     return pipeline.named_steps["preprocess"], forest
