@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mlflow
 import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_fscore_support
 
 from common import metrics, plots
 from common.data import Split, TabularData
+
+CLASSIFICATION_REPORT = "evaluation/classification_report.json"
+
+
+def _predict(task: str, preprocessor, estimator, X) -> np.ndarray:
+    """Class probabilities (classifiers, shape (n, K)) or predicted values (regressors)."""
+    encoded = preprocessor.transform(X)
+    if task == "classification":
+        return metrics.as_probabilities(estimator.predict_proba(encoded))
+    return np.asarray(estimator.predict(encoded), dtype="float64").ravel()
 
 
 def score(
@@ -17,22 +31,77 @@ def score(
     Classifiers are scored through ``predict_proba`` (predictions are class codes), regressors
     through ``predict``.
     """
-    encoded = preprocessor.transform(X)
+    output = _predict(task, preprocessor, estimator, X)
     if task == "classification":
-        proba = metrics.as_probabilities(estimator.predict_proba(encoded))
-        return metrics.classification_metrics(y, proba), proba.argmax(axis=1)
-    prediction = np.asarray(estimator.predict(encoded), dtype="float64").ravel()
-    return metrics.regression_metrics(y, prediction), prediction
+        return metrics.classification_metrics(y, output), output.argmax(axis=1)
+    return metrics.regression_metrics(y, output), output
 
 
 def evaluate(table: TabularData, split: Split, preprocessor, estimator) -> dict[str, float]:
-    """Score on the test split, log the metrics, and log the confusion matrix (classifiers)."""
-    results, predicted = score(table.task, preprocessor, estimator, split.X_test, split.y_test)
+    """Score on the test split and log the metrics, the plots and (classifiers) the report.
+
+    Classifiers: ``plots/`` confusion matrix, ROC, precision-recall and calibration curves, and
+    ``evaluation/classification_report.json``. Regressors: ``plots/`` predicted vs actual and
+    residuals.
+    """
+    y = split.y_test
+    output = _predict(table.task, preprocessor, estimator, split.X_test)
     if table.task == "classification":
-        figure = plots.confusion_matrix_figure(split.y_test, predicted, table.classes)
-        mlflow.log_figure(figure, "plots/confusion_matrix.png")
+        results = metrics.classification_metrics(y, output)
+        _log_classifier_evaluation(y, output, table.classes)
+    else:
+        results = metrics.regression_metrics(y, output)
+        mlflow.log_figure(
+            plots.predicted_vs_actual_figure(y, output), "plots/predicted_vs_actual.png"
+        )
+        mlflow.log_figure(plots.residuals_figure(y, output), "plots/residuals.png")
     mlflow.log_metrics(results)
     return results
+
+
+def _log_classifier_evaluation(y: np.ndarray, proba: np.ndarray, classes: Sequence) -> None:
+    predicted = proba.argmax(axis=1)
+    figures = {
+        "confusion_matrix": plots.confusion_matrix_figure(y, predicted, classes),
+        "roc_curve": plots.roc_curve_figure(y, proba, classes),
+        "precision_recall_curve": plots.precision_recall_figure(y, proba, classes),
+        "calibration_curve": plots.calibration_figure(y, proba, classes),
+    }
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}.png")
+    mlflow.log_table(classification_report(y, predicted, classes), CLASSIFICATION_REPORT)
+
+
+def classification_report(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence
+) -> pd.DataFrame:
+    """Precision, recall, F1 and support per original class label, then macro and weighted rows.
+
+    Logged with ``mlflow.log_table`` rather than as CSV: the UI shows the JSON as a table, and
+    ``mlflow.load_table(path, run_ids=[...], extra_columns=["run_id"])`` stacks the reports of
+    many runs into one frame for comparing per-class recall across runs.
+    """
+    codes = np.arange(len(classes))
+    per_class = precision_recall_fscore_support(y_true, y_pred, labels=codes, zero_division=0)
+    rows = [
+        {"class": str(label), "precision": p, "recall": r, "f1": f, "support": int(s)}
+        for label, p, r, f, s in zip(classes, *per_class, strict=True)
+    ]
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=codes, average=average, zero_division=0
+        )
+        rows.append(
+            {
+                "class": f"{average} avg",
+                "precision": p,
+                "recall": r,
+                "f1": f,
+                "support": len(y_true),
+            }
+        )
+    # object, not pandas 3's str: log_table's object-column scan warns about str columns.
+    return pd.DataFrame(rows).astype({"class": object})
 
 
 def log_feature_importance(preprocessor, importances, *, title: str = "") -> None:
