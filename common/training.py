@@ -53,7 +53,7 @@ def run_trainer(
     args: argparse.Namespace,
     *,
     tags: Callable[[], dict[str, str]] | None = None,
-    after_fit: Callable[[StepMetricsLogger | None], None] | None = None,
+    after_fit: Callable[[StepMetricsLogger | None, Any], None] | None = None,
 ) -> int:
     """The run of a ``train_<name>`` entry point: data, fit, what the fit reports, the model.
 
@@ -61,7 +61,8 @@ def run_trainer(
         trainer: The registry entry of the model family.
         args: Its parsed flags (``common.cli.trainer_parser``).
         tags: Called first inside the run, for tags only the entry point knows (a device).
-        after_fit: Called with the per-step metrics once the fit is done (a learning curve).
+        after_fit: Called with the per-step metrics and the fitted estimator once the fit is
+            done (a learning curve marking the best step).
     """
     with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
         if tags:
@@ -88,7 +89,7 @@ def run_trainer(
         if summary:
             print(summary)
         if after_fit:
-            after_fit(steps)
+            after_fit(steps, estimator)
         log_trained_model(trainer, table, split, preprocessor, estimator)
     return 0
 

@@ -33,8 +33,10 @@ def _run(args) -> int:
     def device_tag() -> dict[str, str]:
         return {"device": TRAINER.module.device_name(args.device)}
 
-    def learning_curve(steps: StepMetricsLogger) -> None:
-        figure = plots.learning_curve_figure(steps.history, ("train_loss", "validation_loss"))
+    def learning_curve(steps: StepMetricsLogger, estimator) -> None:
+        figure = plots.learning_curve_figure(
+            steps.history, ("train_loss", "validation_loss"), best_step=estimator.best_epoch
+        )
         mlflow.log_figure(figure, "plots/learning_curve.png")
 
     return training.run_trainer(TRAINER, args, tags=device_tag, after_fit=learning_curve)

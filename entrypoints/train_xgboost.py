@@ -3,16 +3,20 @@
 mlflow run . -e train_xgboost --env-manager local -P max_depth=4 -P learning_rate=0.05
 python -m entrypoints.train_xgboost --max-depth 4 --learning-rate 0.05
 
-Each boosting round's train and validation metrics are logged as step metrics; training stops
-early_stopping_rounds after the best round. The booster is in ``trainers/boosted_trees.py``.
+Each boosting round's train and validation metrics are logged as step metrics and drawn as a
+learning curve with the best round marked; training stops early_stopping_rounds after the best
+round. The booster is in ``trainers/boosted_trees.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import mlflow
+
 import trainers
-from common import cli, training
+from common import cli, plots, training
+from common.step_metrics import StepMetricsLogger
 
 TRAINER = trainers.get("xgboost")
 
@@ -22,7 +26,21 @@ def build_parser() -> cli.StrictParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_main(lambda: training.run_trainer(TRAINER, build_parser().parse_args(argv)))
+    return cli.run_main(
+        lambda: training.run_trainer(
+            TRAINER, build_parser().parse_args(argv), after_fit=_learning_curve
+        )
+    )
+
+
+def _learning_curve(steps: StepMetricsLogger, model) -> None:
+    """Log the train and validation metric per round, the best (kept) round marked."""
+    names = sorted(steps.history)  # train_<metric>, validation_<metric>
+    metric = names[0].removeprefix("train_")
+    figure = plots.learning_curve_figure(
+        steps.history, names, best_step=model.best_iteration, step_label="round", ylabel=metric
+    )
+    mlflow.log_figure(figure, "plots/learning_curve.png")
 
 
 if __name__ == "__main__":
