@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
@@ -322,13 +323,27 @@ def name_run(model_type: str) -> str:
 
 
 @contextmanager
-def autologging(flavor: str, enabled: bool) -> Iterator[None]:
-    """Turn on ``mlflow.<flavor>.autolog`` for params and training metrics, never models.
+def autologging(flavor: str, enabled: bool) -> Iterator[Callable[[Any], None]]:
+    """Log the framework's full parameter set for the fit inside the block; never models.
 
-    The custom pyfunc is the run's model and the dataset is logged with its source, so autolog's
-    own model, signature, example and dataset logging stay off. Switched off again on exit so
-    nothing leaks into later runs of the same process.
+    Yields a function to call with the fitted estimator. sklearn: MLflow's autologging always
+    adds training-set plots and ``estimator.html`` at the artifact root (no option turns them
+    off) and costs ~3 s a run, so instead that function logs ``get_params()`` as
+    ``model__<name>``, the names autologging gave them; a forest's training score (near 1 by
+    construction) is left out. xgboost: ``mlflow.xgboost.autolog`` without its
+    ``feature_importance_weight.*`` (ours carry the feature names), off again on exit. The
+    custom pyfunc is the run's model and the dataset is logged with its source, so
+    autologging's model, signature, example and dataset logging stay off.
     """
+    if flavor == "sklearn":
+
+        def log_params(estimator: Any) -> None:
+            if enabled:
+                params = estimator.get_params(deep=False)
+                mlflow.log_params({f"model__{k}": v for k, v in params.items()})
+
+        yield log_params
+        return
     module = importlib.import_module(f"mlflow.{flavor}")
     options = {
         "log_models": False,
@@ -337,12 +352,11 @@ def autologging(flavor: str, enabled: bool) -> Iterator[None]:
         "log_model_signatures": False,
         "silent": True,
     }
-    if flavor == "sklearn":
-        # Otherwise every sklearn.metrics call after fit is logged again under another name.
-        options["log_post_training_metrics"] = False
+    if flavor == "xgboost":
+        options["importance_types"] = []
     module.autolog(disable=not enabled, **options)
     try:
-        yield
+        yield lambda estimator: None
     finally:
         module.autolog(disable=True)
 

@@ -78,11 +78,13 @@ def run_trainer(
         autolog = nullcontext()
         if trainer.autolog:
             autolog = tracking.autologging(trainer.autolog, args.autolog)
-        with autolog, steps or nullcontext():
+        with autolog as log_fitted, steps or nullcontext():
             preprocessor, estimator = trainer.fit(
                 split.X_train, split.y_train, task=table.task, seed=args.seed, params=params,
                 on_step=steps, roles=table.roles,
             )  # fmt: skip
+            if log_fitted:
+                log_fitted(estimator)
         report, summary = trainer.module.fit_report(estimator)
         if report:
             mlflow.log_metrics(report)

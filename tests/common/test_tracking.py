@@ -100,11 +100,32 @@ def test_default_experiment_under_the_launcher_warns_how_to_name_one(monkeypatch
 def test_runs_are_named_by_model_type_and_version_unless_named_by_the_user():
     names = []
     for run_name in ("", "", "my-own-name"):
-        with tracking.tracked_run(entry_point="d", stage="train", params={}, run_name=run_name):
+        with tracking.tracked_run(
+            entry_point="train_demo", stage="train", params={}, run_name=run_name
+        ):
             names.append(tracking.name_run("forest"))
     assert names == ["forest_v1", "forest_v2", "my-own-name"]
     tags = mlflow.search_runs(search_all_experiments=True)["tags.model_type"].tolist()
     assert tags == ["forest"] * 3
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "dataset", "expected"),
+    [
+        ("train_sklearn", "churn_sample", "forest_churn_sample_v"),
+        ("train_sklearn", "Churn Data (2024)", "forest_churn_data_2024_v"),
+        ("tune", "churn_sample", "tune_forest_churn_sample_v"),
+    ],
+)
+def test_runs_are_counted_per_model_type_and_dataset(entry_point, dataset, expected):
+    names = []
+    for data_name in (dataset, "other", dataset):
+        with tracking.tracked_run(entry_point=entry_point, stage="train", params={}):
+            mlflow.set_tag("dataset", data_name)
+            names.append(tracking.name_run("forest"))
+    assert names[0] == f"{expected}1"
+    assert names[2] == f"{expected}2"
+    assert names[1].endswith("_other_v1")
 
 
 def test_log_dataset_records_lineage_and_data_tags(churn_csv):
@@ -114,6 +135,7 @@ def test_log_dataset_records_lineage_and_data_tags(churn_csv):
     logged = MlflowClient().get_run(run.info.run_id)
     assert logged.data.tags["data_version"] == table.digest
     assert logged.data.tags["feature_set"] == table.feature_set
+    assert logged.data.tags["dataset"] == "churn_sample"  # what runs and models are named after
     (dataset_input,) = logged.inputs.dataset_inputs
     assert dataset_input.dataset.name == "churn_sample"
     assert churn_csv.name in dataset_input.dataset.source
@@ -135,12 +157,35 @@ def test_git_state_reports_commit_and_dirtiness(tmp_path: Path):
     assert tracking.git_state(tmp_path) == (commit, "true")
 
 
-def test_autologging_is_switched_off_after_the_block():
+def test_sklearn_autologging_logs_the_fitted_estimators_params_and_no_root_artifacts():
     from sklearn.linear_model import LinearRegression
 
+    run_context = tracking.tracked_run(entry_point="d", stage="train", params={})
+    with run_context as run, tracking.autologging("sklearn", True) as log_fitted:
+        log_fitted(LinearRegression(fit_intercept=False).fit([[0.0], [1.0]], [0.0, 1.0]))
+    client = MlflowClient()
+    params = client.get_run(run.info.run_id).data.params
+    assert params["model__fit_intercept"] == "False"
+    assert client.list_artifacts(run.info.run_id) == []
+
+
+def test_sklearn_autologging_off_logs_no_params():
+    from sklearn.linear_model import LinearRegression
+
+    run_context = tracking.tracked_run(entry_point="d", stage="train", params={})
+    with run_context as run, tracking.autologging("sklearn", False) as log_fitted:
+        log_fitted(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]))
+    assert MlflowClient().get_run(run.info.run_id).data.params == {}
+
+
+def test_xgboost_autologging_is_switched_off_after_the_block():
+    import xgboost as xgb
+
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0.0, 1.0, 2.0, 3.0]
     with tracking.tracked_run(entry_point="d", stage="train", params={}) as run:
-        with tracking.autologging("sklearn", True):
-            LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
-        LinearRegression(fit_intercept=False).fit([[0.0], [1.0]], [0.0, 1.0])
-    params = MlflowClient().get_run(run.info.run_id).data.params
-    assert params["fit_intercept"] == "True"
+        with tracking.autologging("xgboost", True):
+            xgb.XGBRegressor(n_estimators=2, max_depth=2).fit(X, y)
+        xgb.XGBRegressor(n_estimators=2, max_depth=3).fit(X, y)
+    client = MlflowClient()
+    assert client.get_run(run.info.run_id).data.params["max_depth"] == "2"
+    assert client.list_artifacts(run.info.run_id) == []  # no feature_importance_weight.*

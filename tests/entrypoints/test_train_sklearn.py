@@ -13,14 +13,18 @@ from tests.helpers.runs import all_runs, logged_models, only_run, quick_flags
 FAST = quick_flags(trainers.get("sklearn"))
 
 
-def test_autolog_adds_estimator_params_and_training_metrics_but_no_model():
+def test_autolog_adds_estimator_params_but_no_model_and_nothing_at_the_artifact_root():
     assert train_sklearn.main(FAST) == 0
     run = only_run()
     assert run.data.params["n_estimators"] == "20"
     assert run.data.params["model__n_estimators"] == "20"
     assert run.data.params["model__random_state"] == "42"
-    assert "training_accuracy_score" in run.data.metrics
+    assert run.data.params["model__criterion"] == "gini"
+    assert not [name for name in run.data.metrics if name.startswith("training_")]
     assert len(logged_models()) == 1  # only the custom pyfunc
+    root = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+    assert not [name for name in root if name.startswith("training_")]
+    assert not root & {"estimator.html", "feature_importance_weight.png"}
     importance = MlflowClient().download_artifacts(run.info.run_id, "feature_importance.csv")
     table = pd.read_csv(importance)
     assert len(table) == 30
@@ -31,8 +35,7 @@ def test_autolog_adds_estimator_params_and_training_metrics_but_no_model():
 def test_autolog_false_logs_only_the_entry_point_parameters():
     assert train_sklearn.main([*FAST, "--autolog", "false"]) == 0
     run = only_run()
-    assert "model__n_estimators" not in run.data.params
-    assert "training_accuracy_score" not in run.data.metrics
+    assert not [name for name in run.data.params if name.startswith("model__")]
     assert run.data.params["autolog"] == "False"
 
 

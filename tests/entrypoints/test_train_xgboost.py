@@ -35,6 +35,13 @@ def test_autolog_logs_booster_params_and_model_is_xgboost_json():
     run = only_run()
     assert run.data.params["max_depth"] == "6"
     assert run.data.params.get("objective") == "multi:softprob"  # from autologging
+    root = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+    assert not [
+        name for name in root if name.startswith(("feature_importance_weight", "training_"))
+    ]
+    assert "feature_importance.csv" in root  # ours, with the encoded feature names
+    plots = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/learning_curve.png", "plots/roc_curve.png"} <= plots
     model_dir = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model")
     saved = json.loads(Path(model_dir, "artifacts", "estimator.json").read_text())
     assert saved["learner"]["objective"]["name"] == "multi:softprob"
