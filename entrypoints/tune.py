@@ -285,7 +285,7 @@ def _log_search(trials, best, best_params: dict[str, Any], metric: str) -> None:
     """Log the best trial's params, score and run id, and the search's history, on the parent."""
     rows = [
         {
-            "trial": trial["tid"],
+            "trial": int(trial["tid"]),
             "status": trial["result"].get("status"),
             "loss": trial["result"].get("loss"),
             "run_id": trial["result"].get("run_id"),
@@ -309,7 +309,9 @@ def _log_search(trials, best, best_params: dict[str, Any], metric: str) -> None:
 
 
 def _history_figure(table: pd.DataFrame, score_name: str, sign: int):
+    """Each finished trial's score by trial number (hyperopt's id, as in the trial run names)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     done = table.dropna(subset=[score_name]).sort_values("trial")
     best_so_far = (sign * done[score_name]).cummin() * sign
@@ -317,6 +319,7 @@ def _history_figure(table: pd.DataFrame, score_name: str, sign: int):
     ax = fig.add_subplot()
     ax.scatter(done["trial"], done[score_name], label="trial", s=18)
     ax.step(done["trial"], best_so_far, where="post", label="best so far", color="tab:red")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(score_name)
     ax.legend()
