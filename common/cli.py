@@ -170,6 +170,9 @@ def build_parser(doc: str, *, default_data: str) -> StrictParser:
             f"--{flag}", default="", metavar="COLUMNS",
             help="columns to leave out" if flag == "drop" else f"columns to treat as {flag}",
         )  # fmt: skip
+    from common import business  # it declares its parameters with this module's helpers
+
+    add_hyperparameters(parser, business.Settings, "business metric (common/business.py)")
     run = parser.add_argument_group("tracking")
     run.add_argument("--run-name", default="", help="default: <model_type>_v<N>")
     return parser

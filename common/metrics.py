@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from common import business
+
 CLASSIFICATION_METRICS = ("test_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss")
 REGRESSION_METRICS = ("test_rmse", "test_mae", "test_r2")
 # What tune optimises and register gates on unless the user names a metric.
@@ -17,6 +19,7 @@ GREATER_IS_BETTER = {
     "test_rmse": False,
     "test_mae": False,
     "test_r2": True,
+    **business.GREATER_IS_BETTER,
 }
 
 
@@ -64,3 +67,20 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "test_mae": float(skm.mean_absolute_error(y_true, y_pred)),
         "test_r2": float(skm.r2_score(y_true, y_pred)),
     }
+
+
+def task_metrics(
+    task: str, y_true: np.ndarray, output, settings: business.Settings | None = None
+) -> dict[str, float]:
+    """Every metric of ``task`` for ``output``: class probabilities (n, K) in classification,
+    predictions in regression; plus the business metric (``common.business``) when ``settings``
+    are given. Trainers, tuning trials and the gate's candidate, champion and baseline all score
+    through here, so a metric added here or there is computed the same way for all of them."""
+    output = np.asarray(output, dtype="float64")
+    if task == "classification":
+        results = classification_metrics(y_true, output)
+    else:
+        results = regression_metrics(y_true, output)
+    if settings is not None:
+        results |= business.compute(task, y_true, output, settings)
+    return results

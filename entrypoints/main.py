@@ -12,6 +12,7 @@ commit, from a clean tree, is reused, so a rerun after a failure resumes instead
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Sequence
 
@@ -19,14 +20,18 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 import trainers
-from common import cli, launcher, metrics, tracking
+from common import business, cli, launcher, metrics, tracking
 from common.columns import OVERRIDES
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
 
 ENTRY_POINT = "main"
 ENV_MANAGERS = ("auto", "local", "uv", "virtualenv")
-DATA_PARAMS = ("data", "target", "task", "test_size", "seed", "data_version", *OVERRIDES)
+# Forwarded to the training step as they are: the data, its columns' roles, the business metric.
+DATA_PARAMS = (
+    "data", "target", "task", "test_size", "seed", "data_version", *OVERRIDES,
+    *(spec.name for spec in dataclasses.fields(business.Settings)),
+)  # fmt: skip
 
 
 def build_parser() -> cli.StrictParser:

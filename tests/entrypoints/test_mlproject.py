@@ -11,6 +11,7 @@ import pytest
 from mlflow.projects._project_spec import load_project
 
 import trainers
+from common import business, columns
 from tests.helpers.project import PROJECT_ROOT
 
 PROJECT = load_project(str(PROJECT_ROOT))
@@ -57,7 +58,10 @@ def test_parameters_mirror_the_flags_and_the_defaults_agree(name):
 
 TRAIN_ENTRY_POINTS = {name for name in ENTRY_POINTS if name.startswith("train_")}
 # MLproject's x-data-params plus data: what every trainer takes besides its hyperparameters.
-DATA_PARAMETERS = {"data", "target", "task", "test_size", "seed", "data_version", "run_name"}
+DATA_PARAMETERS = {
+    "data", "target", "task", "test_size", "seed", "data_version", "run_name", *columns.OVERRIDES,
+    *(spec.name for spec in dataclasses.fields(business.Settings)),
+}  # fmt: skip
 
 
 def test_the_trainers_registry_and_mlproject_list_the_same_trainers():
