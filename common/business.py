@@ -24,6 +24,7 @@ import numpy as np
 from common import cli
 
 GREATER_IS_BETTER = {"test_expected_cost": False}
+TASK = {"test_expected_cost": "classification"}  # the task each applies to
 
 
 @dataclass(frozen=True)

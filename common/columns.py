@@ -111,6 +111,8 @@ def decide(features: pd.DataFrame, overrides: Mapping[str, Iterable[str]] | None
             roles[role].append(name)
             continue
         role, reason = _infer(features[name], name)
+        if role == "datetime":
+            _check_dates(features[name], name)  # 2023-02-31 has the form but is no date
         if role == "dropped":
             dropped[name] = reason
         else:

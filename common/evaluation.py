@@ -10,7 +10,9 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from common import metrics, plots
+from common.business import Settings
 from common.data import Split, TabularData
+from common.preprocessing import feature_names
 
 CLASSIFICATION_REPORT = "evaluation/classification_report.json"
 
@@ -24,21 +26,24 @@ def _predict(task: str, preprocessor, estimator, X) -> np.ndarray:
 
 
 def score(
-    task: str, preprocessor, estimator, X, y: np.ndarray
+    task: str, preprocessor, estimator, X, y: np.ndarray, settings: Settings | None = None
 ) -> tuple[dict[str, float], np.ndarray]:
-    """The task's fixed metrics for ``estimator`` on raw rows ``X``; also the predictions.
+    """The task's metrics for ``estimator`` on rows ``X``; also the predictions.
 
     Classifiers are scored through ``predict_proba`` (predictions are class codes), regressors
-    through ``predict``.
+    through ``predict``. ``settings`` add the business metric (``common.business``).
     """
     output = _predict(task, preprocessor, estimator, X)
-    if task == "classification":
-        return metrics.classification_metrics(y, output), output.argmax(axis=1)
-    return metrics.regression_metrics(y, output), output
+    results = metrics.task_metrics(task, y, output, settings)
+    return results, (output.argmax(axis=1) if task == "classification" else output)
 
 
-def evaluate(table: TabularData, split: Split, preprocessor, estimator) -> dict[str, float]:
+def evaluate(
+    table: TabularData, split: Split, preprocessor, estimator, settings: Settings | None = None
+) -> dict[str, float]:
     """Score on the test split and log the metrics, the plots and (classifiers) the report.
+
+    ``settings`` add the business metric (``common.business``) to the metrics.
 
     Classifiers: ``plots/`` confusion matrix, ROC, precision-recall and calibration curves, and
     ``evaluation/classification_report.json``. Regressors: ``plots/`` predicted vs actual and
@@ -46,11 +51,10 @@ def evaluate(table: TabularData, split: Split, preprocessor, estimator) -> dict[
     """
     y = split.y_test
     output = _predict(table.task, preprocessor, estimator, split.X_test)
+    results = metrics.task_metrics(table.task, y, output, settings)
     if table.task == "classification":
-        results = metrics.classification_metrics(y, output)
         _log_classifier_evaluation(y, output, table.classes)
     else:
-        results = metrics.regression_metrics(y, output)
         mlflow.log_figure(
             plots.predicted_vs_actual_figure(y, output), "plots/predicted_vs_actual.png"
         )
@@ -105,8 +109,9 @@ def classification_report(
 
 
 def log_feature_importance(preprocessor, importances, *, title: str = "") -> None:
-    """Log a bar chart and a CSV of importances per encoded feature (after one-hot encoding)."""
-    names = [str(n) for n in preprocessor.get_feature_names_out()]
+    """Log a bar chart and a CSV of importances per encoded feature (after one-hot encoding),
+    named as ``features.json`` names them."""
+    names = feature_names(preprocessor)
     values = np.asarray(importances, dtype="float64")
     if len(names) != len(values):
         raise ValueError(f"{len(values)} importances for {len(names)} encoded features")
@@ -114,5 +119,6 @@ def log_feature_importance(preprocessor, importances, *, title: str = "") -> Non
         plots.feature_importance_figure(names, values, title=title), "plots/feature_importance.png"
     )
     order = np.argsort(values)[::-1]
-    rows = "\n".join(f"{names[i]},{values[i]:.8g}" for i in order)
-    mlflow.log_text(f"feature,importance\n{rows}\n", "feature_importance.csv")
+    table = pd.DataFrame({"feature": np.asarray(names)[order], "importance": values[order]})
+    # Quoted where needed: a category value may hold a comma.
+    mlflow.log_text(table.to_csv(index=False, float_format="%.8g"), "feature_importance.csv")

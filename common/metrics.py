@@ -24,8 +24,10 @@ GREATER_IS_BETTER = {
 
 
 def metric_names(task: str) -> tuple[str, ...]:
-    """The metric names logged for ``task`` ("classification" or "regression")."""
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    """The metric names logged for ``task`` ("classification" or "regression"), the business
+    metric's included (logged where it applies, e.g. for two classes only)."""
+    fixed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    return (*fixed, *(name for name, applies in business.TASK.items() if applies == task))
 
 
 def as_probabilities(scores: np.ndarray) -> np.ndarray:

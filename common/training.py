@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import columns, data, evaluation, preprocessing, pyfunc, seeding, tracking
+from common import business, columns, data, evaluation, preprocessing, pyfunc, seeding, tracking
 from common.data import Split, TabularData
 from common.step_metrics import StepMetricsLogger
 
@@ -92,14 +92,21 @@ def run_trainer(
             print(summary)
         if after_fit:
             after_fit(steps, estimator)
-        log_trained_model(trainer, table, split, preprocessor, estimator)
+        settings = business.settings_of(args)
+        log_trained_model(trainer, table, split, preprocessor, estimator, settings)
     return 0
 
 
 def log_trained_model(
-    trainer: Trainer, table: TabularData, split: Split, preprocessor, estimator
+    trainer: Trainer,
+    table: TabularData,
+    split: Split,
+    preprocessor,
+    estimator,
+    settings: business.Settings | None = None,
 ) -> dict[str, float]:
-    """Log importances, evaluate on the test split (metrics, plots), then log the pyfunc model.
+    """Log features.json and importances, evaluate on the test split (metrics with the business
+    metric of ``settings``, plots), then log the pyfunc model.
 
     ``tune`` logs its retrained best model with this too.
     """
@@ -110,7 +117,7 @@ def log_trained_model(
     if (importances := module.importances(estimator)) is not None:
         values, title = importances
         evaluation.log_feature_importance(preprocessor, values, title=title)
-    results = evaluation.evaluate(table, split, preprocessor, estimator)
+    results = evaluation.evaluate(table, split, preprocessor, estimator, settings)
     spec = pyfunc.ModelSpec(
         task=table.task,
         numeric=table.numeric,

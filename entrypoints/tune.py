@@ -30,7 +30,17 @@ from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
 import trainers
-from common import cli, data, evaluation, metrics, seeding, spark_session, tracking, training
+from common import (
+    business,
+    cli,
+    data,
+    evaluation,
+    metrics,
+    seeding,
+    spark_session,
+    tracking,
+    training,
+)
 from common.columns import Roles
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
@@ -107,6 +117,7 @@ class Objective:
     parent_run_id: str
     threads: int
     roles: Roles | None = None  # the columns' roles, as the table decided them
+    settings: business.Settings | None = None  # the business metric's parameters
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
         client = MlflowClient(self.tracking_uri)
@@ -131,7 +142,7 @@ class Objective:
             params=trainer.params(**params), threads=self.threads, roles=self.roles,
         )  # fmt: skip
         scores, _ = evaluation.score(
-            self.task, preprocessor, estimator, self.fit.X_test, self.fit.y_test
+            self.task, preprocessor, estimator, self.fit.X_test, self.fit.y_test, self.settings
         )
         return {k.replace("test_", "validation_"): v for k, v in scores.items()}
 
@@ -266,6 +277,7 @@ def _run(args) -> int:
             trainer=args.trainer, task=table.task, seed=args.seed, metric=metric, fit=fit,
             tracking_uri=mlflow.get_tracking_uri(), experiment_id=run.info.experiment_id,
             parent_run_id=run.info.run_id, threads=threads, roles=table.roles,
+            settings=business.settings_of(args),
         )  # fmt: skip
         trials, best, best_params = search(
             objective, trainer.module.search_space(), max_evals=args.max_evals,
@@ -277,7 +289,9 @@ def _run(args) -> int:
             split.X_train, split.y_train, task=table.task, seed=args.seed,
             params=trainer.params(**best_params), roles=table.roles,
         )  # fmt: skip
-        training.log_trained_model(trainer, table, split, preprocessor, estimator)
+        training.log_trained_model(
+            trainer, table, split, preprocessor, estimator, business.settings_of(args)
+        )
     return 0
 
 

@@ -43,7 +43,8 @@ def test_regression_metrics():
 
 def test_every_metric_has_a_direction():
     assert set(metrics.GREATER_IS_BETTER) == {
-        *metrics.CLASSIFICATION_METRICS,
-        *metrics.REGRESSION_METRICS,
+        *metrics.metric_names("classification"),
+        *metrics.metric_names("regression"),
     }
     assert metrics.metric_names("regression") == metrics.REGRESSION_METRICS
+    assert metrics.metric_names("classification")[-1] == "test_expected_cost"

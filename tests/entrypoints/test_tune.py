@@ -109,3 +109,15 @@ def test_bad_input_is_refused_naming_the_problem(argv, message, run_made, capsys
         assert [r.info.status for r in runs] == ["FAILED"]
     else:
         assert not runs
+
+
+def test_the_business_metric_can_be_what_the_search_minimises():
+    argv = ["--trainer", "sklearn", "--max-evals", "3", "--metric", "test_expected_cost"]
+    assert tune.main([*argv, "--cost-fp", "4", "--cost-fn", "1"]) == 0
+    parent, trials = _parent_and_trials()
+    costs = [t.data.metrics["validation_expected_cost"] for t in trials]
+    assert len(costs) == 3
+    assert all(c >= 0 for c in costs)
+    assert parent.data.params["cost_fp"] == "4.0"
+    assert parent.data.metrics["best_validation_expected_cost"] == min(costs)
+    assert parent.data.metrics["test_expected_cost"] >= 0
