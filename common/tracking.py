@@ -302,24 +302,64 @@ def log_params(params: Mapping[str, object]) -> None:
         mlflow.log_params(fresh)
 
 
-def name_run(model_type: str) -> str:
-    """Tag ``model_type`` and, unless the user named the run, call it ``<model_type>_v<N>``.
+def slug(text: str) -> str:
+    """``text`` as a lowercase part of a run or model name: letters, digits and single
+    underscores, at most 60 characters (``Churn Data (2024)`` -> ``churn_data_2024``)."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower())[:60].strip("_") or "data"
 
-    N counts this experiment's runs of that model type, so names read as a history.
-    """
-    run = MlflowClient().get_run(mlflow.active_run().info.run_id)
-    mlflow.set_tag("model_type", model_type)
-    current = run.data.tags.get("mlflow.runName", "")
-    if current and not _GENERATED_RUN_NAME.fullmatch(current):
-        return current
-    earlier = mlflow.search_runs(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"tags.model_type = '{model_type}'",
-        output_format="list",
-    )
-    name = f"{model_type}_v{len([r for r in earlier if r.info.run_id != run.info.run_id]) + 1}"
+
+def _active_tags() -> dict[str, str]:
+    return MlflowClient().get_run(mlflow.active_run().info.run_id).data.tags
+
+
+def _user_named(tags: Mapping[str, str]) -> bool:
+    current = tags.get("mlflow.runName", "")
+    return bool(current) and not _GENERATED_RUN_NAME.fullmatch(current)
+
+
+def title_run(name: str) -> str:
+    """Call the active run ``name`` unless the user named it (``-P run_name=``, ``--run-name``);
+    returns the run's name."""
+    tags = _active_tags()
+    if _user_named(tags):
+        return tags["mlflow.runName"]
     mlflow.set_tag("mlflow.runName", name)
     return name
+
+
+def number_run(series: str) -> str:
+    """Call the active run ``<series>_v<N>`` unless the user named it; returns its name.
+
+    N counts this experiment's runs of the series (tag ``run_series``), so names read as a
+    history: ``pipeline_churn_sample_v1``, ``pipeline_churn_sample_v2``.
+    """
+    run = mlflow.active_run()
+    mlflow.set_tag("run_series", series)
+    earlier = mlflow.search_runs(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"tags.run_series = '{series}'",
+        output_format="list",
+    )
+    return title_run(
+        f"{series}_v{len([r for r in earlier if r.info.run_id != run.info.run_id]) + 1}"
+    )
+
+
+def name_run(model_type: str) -> str:
+    """Tag ``model_type`` and, unless the user named the run, call it
+    ``<model_type>_<dataset>_v<N>``, counted per model type and dataset (``log_dataset`` tags the
+    dataset first). Runs of other entry points than trainers carry its name in front:
+    ``tune_xgboost_classifier_churn_sample_v1``."""
+    mlflow.set_tag("model_type", model_type)
+    tags = _active_tags()
+    entry_point = tags.get("entry_point", "")
+    parts = [
+        entry_point if entry_point and not entry_point.startswith("train_") else "",
+        model_type,
+    ]
+    if tags.get("dataset"):
+        parts.append(slug(tags["dataset"]))
+    return number_run("_".join(filter(None, parts)))
 
 
 @contextmanager
@@ -385,6 +425,7 @@ def log_dataset(table, *, data_version: str = "", context: str = "training") -> 
         mlflow.log_input(dataset, context=context)  # the schema is inferred here, lazily
     mlflow.set_tags(
         {
+            "dataset": table.name,  # runs, and registered models by default, are named after it
             "data_version": data_version or table.digest,
             "feature_set": table.feature_set,
             "task": table.task,

@@ -21,7 +21,8 @@ def test_classification_run_logs_the_standard_record_and_a_servable_model(traine
     tags = run.data.tags
     assert tags["entry_point"] == trainer.entry_point
     assert tags["model_type"] == trainer.module.model_type("classification")
-    assert tags["mlflow.runName"] == f"{trainer.module.model_type('classification')}_v1"
+    model_type = trainer.module.model_type("classification")
+    assert tags["mlflow.runName"] == f"{model_type}_breast_cancer_v1"
     assert tags["task"] == "classification"
     assert tags["target"] == "target"
     assert len(tags["data_version"]) == 12
