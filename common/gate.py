@@ -1,9 +1,17 @@
 """The validation gate: the policy a candidate model must pass before it is registered.
 
-Both models are scored on the same held-out rows (the candidate run's own test split, rebuilt
-from its logged data parameters). The candidate fails when its metric misses the absolute
-``threshold`` (direction known per metric), or is worse than the current champion's by more than
-``margin``.
+Everything is scored on the same held-out rows (the candidate run's own test split, rebuilt from
+its logged data parameters) by ``metrics.task_metrics``, the business metric with the candidate
+run's settings. The candidate is refused when its metric
+
+- is no better than a naive baseline fitted on the split's training part (the class priors for
+  every row in classification, the training mean in regression): a tie is refused;
+- misses the absolute ``threshold`` (direction known per metric);
+- is not better than the current champion's by more than ``-margin``: with ``margin=0`` a tie
+  keeps the champion, a positive margin lets a candidate that is worse by less than it through.
+
+A champion whose task, target or input schema differs from the candidate's is not scored at all:
+``mismatch`` names the difference, because its numbers on these rows would mean nothing.
 """
 
 from __future__ import annotations
@@ -12,23 +20,28 @@ import math
 from dataclasses import dataclass, field
 
 import mlflow
+import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 
-from common import data, metrics
+from common import business, data, metrics
 from common.errors import UserInputError, one_line
+
+SHOWN = 5  # columns named per kind of difference in a mismatch message
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the gate found: ``passed``/``failed`` with both scores, or ``skipped``."""
+    """What the gate found: ``passed``/``failed`` with the scores, or ``skipped``."""
 
     status: str
     metric: str
     candidate: float | None = None
     champion: float | None = None
+    baseline: float | None = None
     failures: list[str] = field(default_factory=list)
+    note: str = ""
 
     def describe(self) -> str:
         """One line for the model version's description and the refusal message."""
@@ -36,7 +49,7 @@ class Verdict:
             return "validation disabled"
         if self.failures:
             return "; ".join(self.failures)
-        return f"all checks passed: {self.metric}={self.candidate:.6g}"
+        return f"all checks passed: {self.metric}={self.candidate:.6g}{self.note}"
 
 
 def held_out(run) -> tuple[data.TabularData, data.Split]:
@@ -51,39 +64,112 @@ def held_out(run) -> tuple[data.TabularData, data.Split]:
     return table, split
 
 
-def score_model(model_uri: str, table: data.TabularData, split: data.Split, metric: str) -> float:
-    """Load ``model_uri`` and compute ``metric`` on the held-out raw rows."""
+def score_model(
+    model_uri: str,
+    table: data.TabularData,
+    split: data.Split,
+    metric: str,
+    settings: business.Settings | None = None,
+) -> float:
+    """Load ``model_uri`` and compute ``metric`` on the held-out raw rows (the business metric
+    with the candidate run's ``settings``)."""
     model = mlflow.pyfunc.load_model(model_uri)
     out = model.predict(table.raw_rows(split.X_test.index))
     if table.task == "classification":
-        proba = out[[f"probability_{c}" for c in table.classes]].to_numpy(dtype="float64")
-        scores = metrics.classification_metrics(split.y_test, proba)
+        output = out[[f"probability_{c}" for c in table.classes]]
     else:
-        scores = metrics.regression_metrics(split.y_test, out["prediction"].to_numpy())
-    return scores[metric]
+        output = out["prediction"]
+    return metrics.task_metrics(table.task, split.y_test, output, settings)[metric]
 
 
-def _score(model_uri: str, role: str, table, split, metric: str) -> float:
+def baseline_score(
+    table: data.TabularData,
+    split: data.Split,
+    metric: str,
+    settings: business.Settings | None = None,
+) -> float:
+    """``metric`` of a model that knows only the training part's target: the class priors for
+    every test row (its prediction is the majority class), or the training mean."""
+    rows = len(split.y_test)
+    if table.task == "classification":
+        counts = np.bincount(split.y_train, minlength=len(table.classes))
+        output = np.tile(counts / counts.sum(), (rows, 1))
+    else:
+        output = np.full(rows, float(np.mean(split.y_train)))
+    return metrics.task_metrics(table.task, split.y_test, output, settings)[metric]
+
+
+def _score(model_uri: str, role: str, table, split, metric: str, settings) -> float:
     """``score_model``, with a model that cannot be loaded or fed these rows named in one line."""
     try:
-        return score_model(model_uri, table, split, metric)
+        return score_model(model_uri, table, split, metric, settings)
     except Exception as exc:  # a missing artifact, another schema, a broken environment
         reason = one_line(exc, last=True, limit=500)  # MLflow's schema errors end with the point
         raise UserInputError(f"the {role} {model_uri} could not be scored: {reason}") from exc
 
 
+def _input_schema(model_uri: str) -> dict[str, str] | None:
+    """Column name -> type of the model's signature inputs; None when unknown or unreadable
+    (scoring then names what is wrong with the model)."""
+    try:
+        signature = mlflow.models.get_model_info(model_uri).signature
+    except Exception:
+        return None
+    if signature is None or signature.inputs is None:
+        return None
+    return {str(c.get("name")): str(c.get("type")) for c in signature.inputs.to_dict()}
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN])
+    return shown + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+
+
+def mismatch(candidate_run, champion_run, candidate_uri: str, champion_uri: str) -> str:
+    """What makes the champion incomparable with the candidate (task, target, input columns and
+    their types), in a few words; empty when they match or nothing is known."""
+    ours, theirs = candidate_run.data.tags, champion_run.data.tags if champion_run else {}
+    differences = []
+    for key in ("task", "target"):
+        if theirs.get(key) and ours.get(key) and theirs[key] != ours[key]:
+            differences.append(f"{key} '{theirs[key]}' vs the candidate's '{ours[key]}'")
+    new, old = _input_schema(candidate_uri), _input_schema(champion_uri)
+    if new is not None and old is not None:
+        if missing := [c for c in old if c not in new]:
+            differences.append(f"columns the candidate lacks: {_listed(missing)}")
+        if extra := [c for c in new if c not in old]:
+            differences.append(f"columns only the candidate has: {_listed(extra)}")
+        if changed := [f"{c} {old[c]}->{new[c]}" for c in old if c in new and old[c] != new[c]]:
+            differences.append(f"types changed: {_listed(changed)}")
+    return "; ".join(differences)
+
+
 def check(
-    metric: str, candidate: float, champion: float | None, threshold: float | None, margin: float
+    metric: str,
+    candidate: float,
+    champion: float | None,
+    threshold: float | None,
+    margin: float,
+    baseline: float | None = None,
 ) -> list[str]:
     """The failed checks, each naming both numbers; empty when the candidate passes."""
     greater = metrics.GREATER_IS_BETTER[metric]
-    for role, value in (("candidate", candidate), ("champion", champion)):
+    for role, value in (("candidate", candidate), ("champion", champion), ("baseline", baseline)):
         if value is not None and not math.isfinite(value):
             return [
                 f"{role}: {metric}={value} on the candidate's test split (undefined there, e.g. "
                 "one class only): no fair comparison; choose another metric or a larger test_size"
             ]
+
+    def gain(over: float) -> float:  # positive: the candidate is better
+        return candidate - over if greater else over - candidate
+
     failures = []
+    if baseline is not None and gain(baseline) <= 0:
+        failures.append(
+            f"baseline: {metric}={candidate:.6g} vs {baseline:.6g} for a naive model (class "
+            "priors or the training mean) on the same rows; it must do better"
+        )
     if threshold is not None:
         try:
             mlflow.validate_evaluation_results(
@@ -92,28 +178,75 @@ def check(
             )
         except MlflowException as exc:  # ModelValidationFailedException
             failures.append(f"threshold: {metric}={candidate:.6g} vs threshold {threshold} ({exc})")
-    if champion is not None:
-        worse_by = (champion - candidate) if greater else (candidate - champion)
-        if worse_by > margin:
-            failures.append(
-                f"champion: {metric}={candidate:.6g} vs champion's {champion:.6g} on the same "
-                f"rows (worse by {worse_by:.6g}, margin {margin})"
-            )
+    if champion is not None and gain(champion) <= -margin:
+        lead = gain(champion)
+        how = "a tie" if lead == 0 else f"worse by {-lead:.6g}"
+        failures.append(
+            f"champion: {metric}={candidate:.6g} vs champion's {champion:.6g} on the same rows "
+            f"({how}; with margin {margin} it must be worse by less than the margin, and with "
+            "margin 0 strictly better)"
+        )
     return failures
+
+
+def refuse_other_data(run, champion) -> None:
+    """Refuse a ``champion`` model version trained for another task, target or input schema
+    than ``run``'s model: scoring it on the candidate's rows would mean nothing (or crash).
+
+    Raises:
+        UserInputError: one line naming the differences and how to proceed.
+    """
+    if champion is None or champion.run_id == run.info.run_id:
+        return
+    champion_uri = f"models:/{champion.name}/{champion.version}"
+    candidate_uri = f"runs:/{run.info.run_id}/model"
+    if difference := mismatch(run, _run_or_none(champion.run_id), candidate_uri, champion_uri):
+        raise UserInputError(
+            f"model '{champion.name}': its champion (version {champion.version}) was trained on "
+            f"other data ({difference}); register under another name (-P model_name=...) or "
+            f"retire that champion (MlflowClient().delete_registered_model_alias("
+            f"'{champion.name}', 'champion'))"
+        )
 
 
 def judge(
     run,
     metric: str,
     *,
-    champion_uri: str | None,
+    champion=None,
     threshold: float | None,
     margin: float,
+    baseline: bool = True,
 ) -> Verdict:
-    """Score the run's model (and the champion, if there is one) on the run's test split."""
+    """Score the run's model, the baseline and the ``champion`` model version (if any) on the
+    run's test split.
+
+    A candidate that is the champion's own run is not compared with itself (re-registering it
+    is idempotent); the other checks still apply.
+
+    Raises:
+        UserInputError: the champion was trained on other data (``refuse_other_data``), or a
+            model cannot be scored.
+    """
+    refuse_other_data(run, champion)
+    note, champion_uri = "", None
+    if champion is not None:
+        champion_uri = f"models:/{champion.name}/{champion.version}"
+        if champion.run_id == run.info.run_id:
+            note, champion_uri = f" (already the champion, {champion_uri})", None
     table, split = held_out(run)
-    candidate = _score(f"runs:/{run.info.run_id}/model", "candidate", table, split, metric)
-    champion = _score(champion_uri, "champion", table, split, metric) if champion_uri else None
-    failures = check(metric, candidate, champion, threshold, margin)
+    settings = business.settings_of(run.data.params)  # the champion is judged by the same costs
+    scoring = (table, split, metric, settings)
+    candidate = _score(f"runs:/{run.info.run_id}/model", "candidate", *scoring)
+    floor = baseline_score(*scoring) if baseline else None
+    scored = _score(champion_uri, "champion", *scoring) if champion_uri else None
+    failures = check(metric, candidate, scored, threshold, margin, floor)
     status = "failed" if failures else "passed"
-    return Verdict(status, metric, candidate, champion, failures)
+    return Verdict(status, metric, candidate, scored, floor, failures, note)
+
+
+def _run_or_none(run_id: str | None):
+    try:
+        return mlflow.get_run(run_id) if run_id else None
+    except MlflowException:
+        return None  # a deleted run: the signatures still tell

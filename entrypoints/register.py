@@ -1,14 +1,20 @@
 """Validate a trained run's model against gates, then register it and move aliases.
 
     mlflow run . -e register --env-manager local -P run_id=<run id> -P model_name=churn
-    python -m entrypoints.register --run-id best --model-name churn --threshold 0.9 --promote true
+    python -m entrypoints.register --run-id best --metric test_roc_auc --promote true
 
-Gates (``common/gate.py``): the candidate's metric must pass ``threshold`` (direction known per
-metric) and must not be worse than the current ``champion`` by more than ``margin``, both models
-scored on the same held-out rows (the candidate run's own test split). On pass
-the version gets the ``challenger`` alias (``champion`` too with ``promote``); on fail nothing is
-registered (``mode=enabled``); ``dry_run`` records the verdict and registers anyway;
-``disabled`` skips validation.
+The model name defaults to ``tabular-<dataset>`` (the candidate's table: ``tabular-churn_sample``,
+``tabular-breast_cancer``), so each table has its own champion. Gates (``common/gate.py``): the
+candidate must beat a naive baseline, pass ``threshold`` and beat the current ``champion``
+(within ``margin``), all scored on the candidate run's own test split; a champion trained on other
+data (task, target, input columns) is a refusal, never a comparison. On pass the version gets the
+``challenger`` alias (``champion`` too with ``promote``); on fail nothing is registered
+(``mode=enabled``); ``dry_run`` records the verdict and registers anyway; ``disabled`` skips the
+scores (the champion's data is still checked).
+
+``run_id=best`` takes the best FINISHED run by ``metric`` among the runs of one table: those
+with the ``data_version`` and target of the experiment's newest run, or of ``data_version=<label>``;
+``data_version=any`` ranks every run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ MODES = ("enabled", "dry_run", "disabled")
 UC_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+ANY_DATA = "any"
 
 
 def build_parser() -> cli.StrictParser:
@@ -39,7 +46,15 @@ def build_parser() -> cli.StrictParser:
         "--experiment", default="", help="for run_id=best; default: the train stage's"
     )
     parser.add_argument(
-        "--model-name", default="tabular-training", help="catalog.schema.model on Unity Catalog"
+        "--data-version",
+        default="",
+        help="for run_id=best: rank runs of this data_version ('any': all runs); default: the "
+        "data_version and target of the experiment's newest run",
+    )
+    parser.add_argument(
+        "--model-name",
+        default="",
+        help="default: tabular-<dataset of the run>; catalog.schema.model on Unity Catalog",
     )
     parser.add_argument(
         "--metric", default="auto", help="default: test_roc_auc or test_rmse by task"
@@ -49,6 +64,9 @@ def build_parser() -> cli.StrictParser:
     )
     parser.add_argument(
         "--margin", type=cli.non_negative_float, default=0.0, help="tolerated loss vs the champion"
+    )
+    parser.add_argument(
+        "--baseline", type=cli.boolean, default=True, help="must beat class priors / the mean"
     )
     parser.add_argument("--mode", choices=MODES, default="enabled")
     parser.add_argument("--alias", default="challenger")
@@ -100,9 +118,14 @@ def check_uc_signature(info) -> None:
         )
 
 
-def resolve_run(client: MlflowClient, run_id: str, experiment: str, metric: str):
-    """The candidate run: by id, or the best FINISHED run of ``experiment`` by ``metric``."""
+def resolve_run(
+    client: MlflowClient, run_id: str, experiment: str, metric: str, data_version: str = ""
+):
+    """The candidate run: by id, or the best FINISHED run by ``metric`` among one table's runs of
+    ``experiment`` (see the module docstring), printed with its score."""
     if run_id != "best":
+        if data_version:
+            raise UserInputError("data_version chooses among runs for run_id=best only")
         try:
             return client.get_run(run_id)
         except MlflowException as exc:
@@ -111,16 +134,42 @@ def resolve_run(client: MlflowClient, run_id: str, experiment: str, metric: str)
     found = client.get_experiment_by_name(name)
     if found is None:
         raise UserInputError(f"experiment '{name}' does not exist (needed for run_id=best)")
-    order = "DESC" if metrics.GREATER_IS_BETTER.get(metric, True) else "ASC"
-    runs = client.search_runs(
+    if "'" in data_version or "\\" in data_version:
+        raise UserInputError(f"data_version {data_version!r}: quotes and backslashes not allowed")
+    where = f"attributes.status = 'FINISHED' and metrics.{metric} > -1e308"
+    newest = client.search_runs(
         [found.experiment_id],
-        filter_string=f"attributes.status = 'FINISHED' and metrics.{metric} > -1e308",
-        order_by=[f"metrics.{metric} {order}"],
+        filter_string=where
+        + (
+            f" and tags.data_version = '{data_version}'"
+            if data_version not in ("", ANY_DATA)
+            else ""
+        ),
+        order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
-        raise UserInputError(f"no FINISHED run with metric {metric} in experiment '{name}'")
-    return runs[0]
+    if not newest:
+        data = f" and data_version '{data_version}'" if data_version not in ("", ANY_DATA) else ""
+        raise UserInputError(f"no FINISHED run with metric {metric}{data} in experiment '{name}'")
+    same = {}
+    if data_version != ANY_DATA:
+        same = {k: newest[0].data.tags.get(k) for k in ("data_version", "target")}
+    order = "DESC" if metrics.GREATER_IS_BETTER.get(metric, True) else "ASC"
+    runs = [
+        run
+        for run in client.search_runs(
+            [found.experiment_id], filter_string=where, order_by=[f"metrics.{metric} {order}"]
+        )
+        if all(run.data.tags.get(k) == v for k, v in same.items())
+    ]
+    best = runs[0]
+    among = ", ".join(f"{k}={v}" for k, v in same.items()) or "any data"
+    print(
+        f"run_id=best: run {best.info.run_id} ({best.info.run_name}), {metric}="
+        f"{best.data.metrics[metric]:.6g}, best of {len(runs)} FINISHED run(s) with {among} "
+        f"in experiment '{name}'"
+    )
+    return best
 
 
 def register_version(client, name: str, run_id: str, tags: dict, description: str, aliases: list):
@@ -151,7 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args) -> int:
     registry_uri = args.registry_uri or mlflow.get_registry_uri()
-    validate_name(args.model_name, registry_uri)  # before any registry is contacted
+    if args.model_name:
+        validate_name(args.model_name, registry_uri)  # before any registry is contacted
+    elif registry_uri.startswith("databricks-uc"):
+        raise UserInputError(
+            "model_name: Unity Catalog needs catalog.schema.model; name it with -P model_name="
+        )
     validate_alias(args.alias)
     if args.promote and args.mode != "enabled":
         raise UserInputError(
@@ -163,23 +217,30 @@ def _run(args) -> int:
     with tracking.entry_point_run(ENTRY_POINT, args, stage="register"):
         client = MlflowClient()
         run, metric = _candidate(client, args, registry_uri)
+        name = args.model_name or default_model_name(run)
+        mlflow.set_tags({"model_name": name, "candidate_run_id": run.info.run_id})
         # Champion lookup, gate, registration and alias move as one step per model name, so
         # registrations started together cannot promote a candidate a sequential order refuses.
-        name = args.model_name
         what = f"registering model '{name}'"
         key = f"register {locks.store_key(registry_uri)} {name}"
-        with locks.held(key, what=what, uri=registry_uri):
-            verdict = _gate(client, run, metric, args)
-            mlflow.set_tags(
-                {"validation_status": verdict.status, "candidate_run_id": run.info.run_id}
-            )
-            if verdict.failures and args.mode == "enabled":
-                raise UserInputError(f"model refused by the validation gate: {verdict.describe()}")
-            aliases = [args.alias] + (["champion"] if args.promote and not verdict.failures else [])
-            tags = _version_tags(run.info.run_id, verdict, args.mode)
-            version = register_version(
-                client, name, run.info.run_id, tags, verdict.describe(), aliases
-            )
+        try:
+            with locks.held(key, what=what, uri=registry_uri):
+                verdict = _gate(client, run, metric, name, args)
+                mlflow.set_tag("validation_status", verdict.status)
+                if verdict.failures and args.mode == "enabled":
+                    raise UserInputError(
+                        f"model refused by the validation gate: {verdict.describe()}"
+                    )
+                promoted = args.promote and not verdict.failures
+                aliases = [args.alias] + (["champion"] if promoted else [])
+                tags = _version_tags(run.info.run_id, verdict, args.mode)
+                version = register_version(
+                    client, name, run.info.run_id, tags, verdict.describe(), aliases
+                )
+        except UserInputError:
+            tracking.title_run(f"register_{name}_refused")
+            raise
+        tracking.title_run(f"register_{name}_v{version.version}")
         if args.stage:
             _legacy_stage(client, name, version.version, args.stage, registry_uri)
         mlflow.set_tag("model_version", version.version)
@@ -187,23 +248,38 @@ def _run(args) -> int:
     return 0
 
 
-def _gate(client: MlflowClient, run, metric: str, args) -> gate.Verdict:
+def default_model_name(run) -> str:
+    """``tabular-<dataset>``: the name of the run's table (its ``dataset`` tag, else its logged
+    dataset input), so models of different tables never share a name and a champion."""
+    dataset = run.data.tags.get("dataset") or next(
+        (i.dataset.name for i in run.inputs.dataset_inputs if i.dataset.name), ""
+    )
+    if not dataset:
+        raise UserInputError(
+            f"run {run.info.run_id} records no dataset to name the model after; pass -P model_name="
+        )
+    return f"tabular-{tracking.slug(dataset)}"
+
+
+def _gate(client: MlflowClient, run, metric: str, name: str, args) -> gate.Verdict:
     """Judge the candidate against the champion of the moment; judged again if the champion
     moved meanwhile (another machine's registration: the lock serialises only this one's)."""
-    if args.mode == "disabled":
-        return gate.Verdict("skipped", metric)
     for _ in range(5):
-        champion = _champion(client, args.model_name)
-        verdict = gate.judge(
-            run, metric, threshold=args.threshold, margin=args.margin,
-            champion_uri=f"models:/{args.model_name}/{champion.version}" if champion else None,
-        )  # fmt: skip
-        now = _champion(client, args.model_name)
+        champion = _champion(client, name)
+        if args.mode == "disabled":  # no scores, but never another table's model under this name
+            gate.refuse_other_data(run, champion)
+            verdict = gate.Verdict("skipped", metric)
+        else:
+            verdict = gate.judge(
+                run, metric, champion=champion, threshold=args.threshold, margin=args.margin,
+                baseline=args.baseline,
+            )  # fmt: skip
+        now = _champion(client, name)
         if (now and now.version) == (champion and champion.version):
             break
     else:
-        raise UserInputError(f"model '{args.model_name}': its champion kept moving while judging")
-    _log_scores(verdict)
+        raise UserInputError(f"model '{name}': its champion kept moving while judging")
+    _log_scores(client, run, verdict)
     return verdict
 
 
@@ -215,7 +291,7 @@ def _candidate(client: MlflowClient, args, registry_uri: str):
         raise UserInputError(
             f"metric '{args.metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"
         )
-    run = resolve_run(client, args.run_id, args.experiment, args.metric)
+    run = resolve_run(client, args.run_id, args.experiment, args.metric, args.data_version)
     task = run.data.tags.get("task", "classification")
     metric = metrics.DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
     if metric not in run.data.metrics:
@@ -232,10 +308,17 @@ def _candidate(client: MlflowClient, args, registry_uri: str):
     return run, metric
 
 
-def _log_scores(verdict: gate.Verdict) -> None:
+def _log_scores(client: MlflowClient, run, verdict: gate.Verdict) -> None:
+    """The gate's scores on this run; the baseline's also on the candidate's run, beside its
+    test metrics."""
+    if verdict.candidate is None:
+        return
     scores = {f"candidate_{verdict.metric}": verdict.candidate}
     if verdict.champion is not None:
         scores[f"champion_{verdict.metric}"] = verdict.champion
+    if verdict.baseline is not None:
+        scores[f"baseline_{verdict.metric}"] = verdict.baseline
+        client.log_metric(run.info.run_id, f"baseline_{verdict.metric}", verdict.baseline)
     mlflow.log_metrics(scores)
 
 
@@ -251,6 +334,8 @@ def _version_tags(run_id: str, verdict: gate.Verdict, mode: str) -> dict[str, st
         tags[f"candidate_{verdict.metric}"] = f"{verdict.candidate:.6g}"
     if verdict.champion is not None:
         tags[f"champion_{verdict.metric}"] = f"{verdict.champion:.6g}"
+    if verdict.baseline is not None:
+        tags[f"baseline_{verdict.metric}"] = f"{verdict.baseline:.6g}"
     return tags
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.models import ModelSignature
@@ -14,6 +17,15 @@ from entrypoints import register
 from tests.helpers.runs import all_runs, train_main
 
 NAME = "churn-model"
+
+
+@pytest.fixture(autouse=True)
+def _registry_follows_tracking():
+    """register sets the registry URI for its process, environment included (databricks-uc in
+    one test): undo it, so the next test's registry is its own store again."""
+    yield
+    mlflow.set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 def _train(*argv: str) -> str:
@@ -128,3 +140,101 @@ def test_unity_catalog_needs_a_signature_with_outputs(capsys):
     argv = ["--run-id", run.info.run_id, "--registry-uri", "databricks-uc"]
     assert register.main([*argv, "--model-name", "main.default.churn"]) == 2
     assert "Unity Catalog needs a signature with inputs and outputs" in capsys.readouterr().err
+
+
+def _churn(churn_csv, *argv: str) -> str:
+    return _train("--data", str(churn_csv), "--target", "churn", *argv)
+
+
+def test_the_model_is_named_after_the_candidates_table_and_the_baseline_is_logged(churn_csv):
+    churn = _churn(churn_csv)
+    cancer = _train()
+    for run_id in (churn, cancer):
+        assert register.main(["--run-id", run_id, "--promote", "true"]) == 0
+    client = MlflowClient()
+    for name, run_id in (("tabular-churn_sample", churn), ("tabular-breast_cancer", cancer)):
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert champion.tags["source_run_id"] == run_id
+        assert float(champion.tags["baseline_test_roc_auc"]) == 0.5  # the class priors
+        candidate = client.get_run(run_id).data.metrics
+        assert candidate["baseline_test_roc_auc"] == 0.5
+        assert candidate["test_roc_auc"] > 0.5
+    churn_register = all_runs("tags.entry_point = 'register'")[0]
+    assert churn_register.info.run_name == "register_tabular-churn_sample_v1"
+    assert churn_register.data.tags["model_name"] == "tabular-churn_sample"
+    assert churn_register.data.metrics["baseline_test_roc_auc"] == 0.5
+
+
+def test_a_champion_trained_on_another_table_is_refused_in_one_line(churn_csv, capsys):
+    cancer = _train()
+    assert register.main(["--run-id", cancer, "--model-name", NAME, "--promote", "true"]) == 0
+    churn = _churn(churn_csv)
+    capsys.readouterr()
+    for mode in ("enabled", "disabled"):
+        assert register.main(["--run-id", churn, "--model-name", NAME, "--mode", mode]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert err.startswith(
+            f"error: model '{NAME}': its champion (version 1) was trained on other data ("
+        )
+        assert "target 'target' vs the candidate's 'churn'" in err
+        assert "columns the candidate lacks: mean radius, mean texture" in err
+        assert "and 25 more" in err  # 30 columns, 5 named
+        assert "columns only the candidate has: customer_plan, region, tenure_months" in err
+        assert "-P model_name=" in err
+        assert "delete_registered_model_alias" in err
+        refused = all_runs("tags.entry_point = 'register'")[-1]
+        assert refused.info.status == "FAILED"
+        assert "trained on other data" in refused.data.tags["failure_reason"]
+        assert refused.info.run_name == f"register_{NAME}_refused"
+    assert [v.tags["source_run_id"] for v in _versions()] == [cancer]
+
+
+def test_a_changed_column_type_is_named(churn_csv, tmp_path, capsys):
+    assert (
+        register.main(["--run-id", _churn(churn_csv), "--model-name", NAME, "--promote", "true"])
+        == 0
+    )
+    changed = pd.read_csv(churn_csv).astype({"support_tickets": "float64"})
+    changed.loc[0, "support_tickets"] = None
+    changed.to_csv(tmp_path / "churn_sample.csv", index=False)
+    candidate = _churn(tmp_path / "churn_sample.csv")
+    assert register.main(["--run-id", candidate, "--model-name", NAME]) == 2
+    assert "types changed: support_tickets long->double" in capsys.readouterr().err
+    assert len(_versions()) == 1
+
+
+def test_a_model_no_better_than_the_class_priors_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame({"x": rng.normal(size=300), "y": rng.choice(["a", "b"], size=300)})
+    noise.to_csv(tmp_path / "noise.csv", index=False)
+    run_id = _train("--data", str(tmp_path / "noise.csv"), "--target", "y")
+    argv = ["--run-id", run_id, "--metric", "test_log_loss"]
+    assert register.main(argv) == 2
+    err = capsys.readouterr().err
+    candidate = MlflowClient().get_run(run_id).data.metrics
+    baseline = candidate["baseline_test_log_loss"]
+    assert candidate["test_log_loss"] > baseline  # an overfit forest on noise
+    assert f"baseline: test_log_loss={candidate['test_log_loss']:.6g} vs {baseline:.6g}" in err
+    assert not MlflowClient().search_registered_models()
+    assert register.main([*argv, "--baseline", "false"]) == 0
+    assert MlflowClient().get_model_version_by_alias("tabular-noise", "challenger")
+
+
+def test_best_ranks_only_the_runs_of_the_newest_runs_data_unless_told(churn_csv, capsys):
+    cancer = _train()  # a far higher ROC AUC than any churn model
+    churn = [_churn(churn_csv), _churn(churn_csv, "--max-depth", "1", "--n-estimators", "1")]
+    scores = {r: MlflowClient().get_run(r).data.metrics["test_roc_auc"] for r in churn}
+    best = max(scores, key=scores.get)
+    argv = ["--run-id", "best", "--metric", "test_roc_auc", "--mode", "dry_run"]
+    assert register.main(argv) == 0
+    out = capsys.readouterr().out
+    name = MlflowClient().get_run(best).info.run_name
+    assert name.startswith("random_forest_classifier_churn_sample_v")
+    assert f"run_id=best: run {best} ({name}), test_roc_auc={scores[best]:.6g}, best of 2 " in out
+    assert "FINISHED run(s) with data_version=" in out
+    assert "target=churn in experiment 'tabular-training/train'" in out
+    assert register.main([*argv, "--data-version", "any"]) == 0
+    assert f"run_id=best: run {cancer} " in capsys.readouterr().out
+    registered = {v.tags["source_run_id"] for v in MlflowClient().search_model_versions()}
+    assert registered == {best, cancer}
