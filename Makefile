@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (see README.md):
 #   make run    build the pinned env, run the pipeline (tune, gate, register) on an absolute local
-#               sqlite store with artifacts beside it, print the UI command
+#               sqlite store with artifacts beside it, print the UI command; your own table with
+#               make run DATA=path/to/table.csv TARGET=label ARGS="-P drop=id -P trainer=sklearn"
 #   make test   build the pinned env plus dev tools and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -9,6 +10,12 @@ STAMP := $(VENV)/.installed
 STORE ?= $(CURDIR)/mlflow.db
 TRACKING_URI ?= sqlite:///$(STORE)
 ENTRY ?= main
+DATA ?=
+TARGET ?=
+ARGS ?=
+# A local file becomes an absolute path (the run may start elsewhere); URIs and builtin: pass.
+PARAMS := $(if $(DATA),-P data=$(if $(wildcard $(DATA)),$(abspath $(DATA)),$(DATA))) \
+  $(if $(TARGET),-P target=$(TARGET)) $(ARGS)
 # The experiment follows the naming convention: main -> pipeline, train_* -> train, else its name.
 STAGE ?= $(if $(filter main,$(ENTRY)),pipeline,$(if $(filter train_%,$(ENTRY)),train,$(ENTRY)))
 
@@ -28,7 +35,7 @@ run: venv
 	  MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false; \
 	  experiment_id=$$($(BIN)/python -c 'from common import tracking; \
 	    print(tracking.ensure_experiment(tracking.experiment_name("$(STAGE)")))') && \
-	  $(BIN)/mlflow run . -e $(ENTRY) --env-manager local --experiment-id $$experiment_id
+	  $(BIN)/mlflow run . -e $(ENTRY) --env-manager local --experiment-id $$experiment_id $(PARAMS)
 	@echo "Runs are in $(TRACKING_URI); browse them with:"
 	@echo "  $(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI)"
 
