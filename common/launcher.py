@@ -87,7 +87,9 @@ def _end_orphan(entry_point: str, reason: str) -> None:
         client.set_terminated(run.info.run_id, "FAILED")
 
 
-def _child_failure(entry_point: str) -> str:
+def latest_child(entry_point: str):
+    """The active run's newest child run of ``entry_point`` (finished, failed or running), or
+    None."""
     parent = mlflow.active_run().info
     runs = MlflowClient().search_runs(
         [parent.experiment_id],
@@ -96,7 +98,11 @@ def _child_failure(entry_point: str) -> str:
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
+    return runs[0] if runs else None
+
+
+def _child_failure(entry_point: str) -> str:
+    run = latest_child(entry_point)
+    if run is None:
         return "the step's run was not created"
-    run = runs[0]
     return f"run {run.info.run_id}: {run.data.tags.get('failure_reason', 'see its log')}"

@@ -7,14 +7,18 @@ Each step is its own ``mlflow run`` of this project, a child run of the pipeline
 experiment, launched with the pipeline's environment manager (MLflow does not pass it on: issue
 #11849). A training step that already FINISHED with the same entry point, parameters and git
 commit, from a clean tree, is reused, so a rerun after a failure resumes instead of retraining.
-``register`` always runs: its verdict depends on the registry's current champion.
+``register`` always runs: its verdict depends on the registry's current champion. The pipeline's
+run is named ``pipeline_<dataset>_v<N>`` and carries the chosen model's test metrics, the model
+name and version, and the gate's verdict and scores (also when the gate refused).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shlex
+import urllib.parse
 from collections.abc import Sequence
+from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -44,7 +48,7 @@ def build_parser() -> cli.StrictParser:
         "--train-params", default="", help="trainer parameters when tune=false, 'k=v k=v'"
     )
     steps.add_argument("--metric", choices=["auto", *metrics.GREATER_IS_BETTER], default="auto")
-    steps.add_argument("--model-name", default="tabular-training")
+    steps.add_argument("--model-name", default="", help="default: tabular-<dataset>")
     steps.add_argument(
         "--threshold", type=cli.optional_float, default=None, help="None = no absolute gate"
     )
@@ -111,6 +115,25 @@ def run_step(entry_point: str, params: dict[str, str], env_manager: str, *, reus
     return launcher.run_child(PROJECT_ROOT, entry_point, params, env_manager)
 
 
+def dataset_name(data: str) -> str:
+    """The table's name as ``common.data`` gives it: a builtin set's name or the file's stem."""
+    if data.startswith("builtin:"):
+        return data.removeprefix("builtin:")
+    if "://" in data or data.startswith(("dbfs:", "runs:", "models:")):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(data).path)).stem
+    return Path(data).stem
+
+
+def record_step(run_id: str, *, prefixes: tuple[str, ...], tags: Sequence[str]) -> None:
+    """Copy a step's metrics starting with ``prefixes`` and its ``tags`` onto the pipeline's run."""
+    child = MlflowClient().get_run(run_id).data
+    scores = {k: v for k, v in child.metrics.items() if k.startswith(prefixes)}
+    if scores:
+        mlflow.log_metrics(scores)
+    if found := {k: child.tags[k] for k in tags if k in child.tags}:
+        mlflow.set_tags(found)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
 
@@ -121,6 +144,7 @@ def _run(args) -> int:
         raise UserInputError("train_params applies to tune=false; tune searches its own space")
     extra = parse_train_params(args.train_params, train_entry) if not args.tune else {}
     with tracking.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
+        tracking.number_run(f"pipeline_{tracking.slug(dataset_name(args.data))}")
         env_manager = args.env_manager
         if env_manager == "auto":
             env_manager = launcher.env_manager_of(run.data.tags)
@@ -131,15 +155,26 @@ def _run(args) -> int:
         train_params |= extra
         trained = run_step(train_entry, train_params, env_manager, reuse=True)
         mlflow.set_tag("train_run_id", trained)
+        record_step(trained, prefixes=("test_",), tags=("dataset", "data_version", "model_type"))
         register_params = {
             "run_id": trained, "model_name": args.model_name, "metric": args.metric,
             "threshold": str(args.threshold), "margin": str(args.margin),
             "promote": str(args.promote).lower(), "mode": "enabled",
         }  # fmt: skip
-        registered = run_step("register", register_params, env_manager, reuse=False)
-        version = MlflowClient().get_run(registered).data.tags.get("model_version", "")
-        mlflow.set_tags({"register_run_id": registered, "model_version": version})
-        print(f"pipeline done: {args.model_name} version {version} from run {trained}")
+        try:
+            registered = run_step("register", register_params, env_manager, reuse=False)
+        finally:  # a refusal is a verdict too: the pipeline's run says which
+            if step := launcher.latest_child("register"):
+                mlflow.set_tag("register_run_id", step.info.run_id)
+                record_step(
+                    step.info.run_id, prefixes=("candidate_", "champion_", "baseline_"),
+                    tags=("model_name", "model_version", "validation_status"),
+                )  # fmt: skip
+        tags = MlflowClient().get_run(registered).data.tags
+        print(
+            f"pipeline done: {tags.get('model_name')} version {tags.get('model_version')} "
+            f"from run {trained}"
+        )
     return 0
 
 

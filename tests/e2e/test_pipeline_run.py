@@ -1,4 +1,5 @@
-"""The default `mlflow run .`: tune, register with the gate, promote; reruns reuse and refuse."""
+"""The default `mlflow run .`: tune, register with the gate, promote; reruns reuse and refuse;
+another table gets its own model name and champion."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
 from tests.helpers.processes import mlflow_cli
+from tests.helpers.project import CHURN_CSV
 from tests.helpers.runs import all_runs, runs_in
 
 pytestmark = pytest.mark.slow
 
 EXPERIMENT = "tabular-training/pipeline"
 WORSE = "n_estimators=1 max_depth=1 max_features=0.05"
+MODEL = "tabular-breast_cancer"  # named after the default data
 
 
 def _runs(entry_point: str):
@@ -34,11 +37,21 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
         assert child.data.tags["mlflow.source.git.commit"] == sha
         assert child.info.status == "FINISHED"
     client = MlflowClient()
-    champion = client.get_model_version_by_alias("tabular-training", "champion")
+    champion = client.get_model_version_by_alias(MODEL, "champion")
     assert champion.tags["source_run_id"] == tuned.info.run_id
     assert champion.tags["validation_status"] == "passed"
     assert tuned.data.metrics["test_roc_auc"] > 0.95
     assert pipeline.data.tags["model_version"] == str(champion.version)
+    # The pipeline's run says what it made: the chosen model's test metrics, name, version, verdict.
+    assert pipeline.info.run_name == "pipeline_breast_cancer_v1"
+    assert tuned.info.run_name == "tune_xgboost_classifier_breast_cancer_v1"
+    assert registered.info.run_name == f"register_{MODEL}_v1"
+    assert pipeline.data.tags["model_name"] == MODEL
+    assert pipeline.data.tags["validation_status"] == "passed"
+    metrics = pipeline.data.metrics
+    assert metrics["test_roc_auc"] == tuned.data.metrics["test_roc_auc"]
+    assert metrics["candidate_test_roc_auc"] == metrics["test_roc_auc"]
+    assert metrics["baseline_test_roc_auc"] == tuned.data.metrics["baseline_test_roc_auc"] == 0.5
 
     worse = mlflow_cli(
         *run, "-P", "tune=false", "-P", "trainer=sklearn", "-P", f"train_params={WORSE}",
@@ -47,12 +60,15 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     assert worse.returncode != 0
     assert "refused by the validation gate: champion: test_roc_auc=" in worse.stderr
     assert "vs champion's" in worse.stderr
-    assert [str(v.version) for v in client.search_model_versions("name = 'tabular-training'")] == [
-        "1"
-    ]
-    assert str(client.get_model_version_by_alias("tabular-training", "champion").version) == "1"
-    assert _runs("main")[-1].info.status == "FAILED"
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")] == ["1"]
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    refused = _runs("main")[-1]
+    assert refused.info.status == "FAILED"
+    assert refused.info.run_name == "pipeline_breast_cancer_v2"
+    assert refused.data.tags["validation_status"] == "failed"  # the verdict, also on a refusal
+    assert refused.data.metrics["champion_test_roc_auc"] == metrics["test_roc_auc"]
     assert _runs("register")[-1].info.status == "FAILED"
+    assert _runs("register")[-1].info.run_name == f"register_{MODEL}_refused"
 
     # Same parameters at the same clean commit: tuning is reused, register runs again (idempotent).
     again = mlflow_cli(*run, cwd=launch_dir)
@@ -60,7 +76,19 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     assert f"reusing FINISHED run {tuned.info.run_id}" in again.stdout
     assert len(_runs("tune")) == 1
     assert _runs("main")[-1].data.tags["train_run_id"] == tuned.info.run_id
-    assert len(client.search_model_versions("name = 'tabular-training'")) == 1
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
+
+    # The README's own-data pipeline after the builtin champion: its own name, its own champion.
+    churn = mlflow_cli(
+        *run, "-P", f"data={CHURN_CSV}", "-P", "target=churn", "-P", "tune=false",
+        "-P", "trainer=sklearn", cwd=launch_dir,
+    )  # fmt: skip
+    assert churn.returncode == 0, churn.stderr[-3000:]
+    churn_champion = client.get_model_version_by_alias("tabular-churn_sample", "champion")
+    assert _runs("main")[-1].info.run_name == "pipeline_churn_sample_v1"
+    assert _runs("main")[-1].data.tags["model_name"] == "tabular-churn_sample"
+    assert churn_champion.tags["source_run_id"] == _runs("main")[-1].data.tags["train_run_id"]
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
 
     # Batch scoring of the champion through `mlflow run -e predict`, output at an absolute path.
     frame = load_breast_cancer(as_frame=True).frame
@@ -68,7 +96,7 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     rows.to_csv(launch_dir / "rows.csv", index=False)
     scored = mlflow_cli(
         "run", str(repo), "-e", "predict", "--env-manager", "local",
-        "-P", "model_uri=models:/tabular-training@champion",
+        "-P", f"model_uri=models:/{MODEL}@champion",
         "-P", f"input={launch_dir / 'rows.csv'}",
         "-P", f"output={launch_dir / 'scored.csv'}", cwd=launch_dir,
     )  # fmt: skip
@@ -80,3 +108,4 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     (predicted,) = all_runs("tags.`mlflow.project.entryPoint` = 'predict'")
     assert predicted.data.metrics["rows_in"] == predicted.data.metrics["rows_out"] == len(rows)
     assert predicted.data.tags["model_version"] == "1"
+    assert predicted.info.run_name == f"predict_{MODEL}_v1"

@@ -49,3 +49,17 @@ def test_a_failing_step_fails_the_pipeline_and_names_the_step(capsys):
     assert set(runs) == {"main", "train_sklearn"}
     assert runs["main"].info.status == runs["train_sklearn"].info.status == "FAILED"
     assert runs["train_sklearn"].data.tags["mlflow.parentRunId"] == runs["main"].info.run_id
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ("builtin:breast_cancer", "breast_cancer"),
+        ("/data/churn_sample.csv", "churn_sample"),
+        ("file:///data/My%20Table.parquet", "My Table"),
+        ("s3://bucket/tables/churn_sample.csv", "churn_sample"),
+        ("runs:/0123/data/churn_sample.csv", "churn_sample"),
+    ],
+)
+def test_the_pipeline_names_its_run_after_the_table_as_the_training_step_does(data, name):
+    assert pipeline.dataset_name(data) == name
