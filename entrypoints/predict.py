@@ -1,6 +1,6 @@
 """Score a CSV or Parquet file with a registered or logged model; write and log the predictions.
 
-    mlflow run . -e predict --env-manager local -P model_uri=models:/tabular-training@champion \
+    mlflow run . -e predict --env-manager local -P model_uri=models:/tabular-churn_sample@champion \
         -P input=new_rows.csv -P output=/abs/path/scored.parquet
     python -m entrypoints.predict --model-uri runs:/<run id>/model --input rows.csv --engine spark
 
@@ -8,7 +8,8 @@ The output is the input's rows with the model's columns appended (``prediction``
 ``probability_<class>`` for classifiers). ``engine=pandas`` scores in this process;
 ``engine=spark`` scores with ``mlflow.pyfunc.spark_udf`` on the active Spark session (the
 cluster's on Databricks, local Spark here) and writes Spark's output folder. Either way the
-output is logged as an artifact under ``predictions/`` with the row counts as metrics.
+output is logged as an artifact under ``predictions/`` with the row counts as metrics. The run is
+named ``predict_<model>_v<version>`` (``predict_run_<run id>`` for a ``runs:/`` URI).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from common import cli, data, spark_session, tracking
 from common.errors import UserInputError, one_line
 
 ENTRY_POINT = "predict"
+REGISTERED_VERSION = re.compile(r"models:/(?P<name>[^@/]+)/(?P<version>\d+)")
 SUFFIXES = (".csv", ".parquet")
 
 
@@ -39,7 +41,7 @@ def build_parser() -> cli.StrictParser:
     parser = cli.StrictParser(description=__doc__)
     parser.add_argument(
         "--model-uri",
-        default="models:/tabular-training@champion",
+        default="models:/tabular-breast_cancer@champion",
         help="models:/<name>@<alias> or runs:/<run id>/model",
     )
     parser.add_argument("--input", required=True, help="CSV/Parquet path or URI")
@@ -68,7 +70,9 @@ def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[s
                 f"model_uri '{model_uri}': model '{name}' has no alias '{alias}' (aliases: {known})"
             )
         version = registered.aliases[alias]
-        found |= {"model_version": str(version)}
+        found |= {"model_name": name, "model_version": str(version)}
+    elif match := REGISTERED_VERSION.fullmatch(model_uri):
+        found |= {"model_name": match["name"], "model_version": match["version"]}
     try:
         info = mlflow.models.get_model_info(model_uri)
     except Exception as exc:  # MlflowException or an OSError from the artifact store
@@ -76,6 +80,15 @@ def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[s
     if info.run_id:
         found["model_run_id"] = info.run_id
     return info, found
+
+
+def run_name(found: dict[str, str]) -> str:
+    """``predict_<model>_v<version>`` for a registered model, else ``predict_run_<run id>``."""
+    if "model_version" in found:
+        return f"predict_{found['model_name']}_v{found['model_version']}"
+    if "model_run_id" in found:
+        return f"predict_run_{found['model_run_id'][:8]}"
+    return "predict_model"
 
 
 def _absolute(text: str, name: str) -> Path:
@@ -233,6 +246,7 @@ def _run(args) -> int:
     with tracking.entry_point_run(ENTRY_POINT, args, stage="predict"):
         info, model_tags = resolve_model(args.model_uri)
         mlflow.set_tags(model_tags)
+        tracking.title_run(run_name(model_tags))
         scratch = Path(tempfile.mkdtemp(prefix="predict-"))
         timer = _Timer()
         if args.engine == "pandas":

@@ -42,6 +42,7 @@ def test_pandas_scoring_writes_rows_plus_predictions_and_logs_them(
     assert metrics["rows_per_second"] == pytest.approx(400 / metrics["scoring_seconds"])
     assert run.data.tags["model_version"] == "1"
     assert run.data.tags["model_run_id"] == churn_champion
+    assert run.info.run_name == "predict_churn_v1"
     logged = MlflowClient().list_artifacts(run.info.run_id, "predictions")
     assert [a.path for a in logged] == [f"predictions/scored{suffix}"]
 
@@ -66,6 +67,23 @@ def test_spark_udf_scoring_equals_pandas_scoring(churn_champion, churn_csv, tmp_
     assert run.data.metrics["rows_out"] == 400
     parts = MlflowClient().list_artifacts(run.info.run_id, "predictions/scored.parquet")
     assert any(a.path.endswith(".parquet") for a in parts)
+
+
+@pytest.mark.parametrize(
+    ("model_uri", "argv", "expected"),
+    [
+        (f"models:/{NAME}/1", [], "predict_churn_v1"),
+        ("runs:/{run}/model", [], "predict_run_{short}"),
+        (URI, ["--run-name", "mine"], "mine"),
+    ],
+)
+def test_runs_are_named_after_the_model_version_unless_named(
+    churn_champion, churn_csv, model_uri, argv, expected
+):
+    model_uri = model_uri.format(run=churn_champion)
+    assert predict.main(["--model-uri", model_uri, "--input", str(churn_csv), *argv]) == 0
+    (run,) = _predict_runs()
+    assert run.info.run_name == expected.format(short=churn_champion[:8])
 
 
 def test_missing_column_fails_the_run_with_mlflows_schema_message(
