@@ -28,6 +28,7 @@ from common.columns import Roles
 from common.environment import PROJECT_ROOT, model_requirements
 from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
+from common.skops_import import skops_io
 
 MODEL_NAME = "model"
 MODEL_CODE = Path(__file__).with_name("serving_model.py")
@@ -114,11 +115,11 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         self.spec, self.preprocessor, self.estimator = spec, preprocessor, estimator
 
     def load_context(self, context) -> None:
-        import skops.io
+        skops = skops_io()
 
         config = json.loads(Path(context.artifacts["config"]).read_text())
         self.spec = ModelSpec.from_config(config)
-        self.preprocessor = skops.io.load(
+        self.preprocessor = skops.load(
             context.artifacts["preprocessor"], trusted=PREPROCESSOR_TRUSTED_TYPES
         )
         trainer = trainers.get(self.spec.trainer)
@@ -150,10 +151,10 @@ class TabularModel(mlflow.pyfunc.PythonModel):
 
 def save_preprocessor(preprocessor, path: Path) -> None:
     """Dump a fitted preprocessor with skops, refusing types outside the allowlist."""
-    import skops.io
+    skops = skops_io()
 
-    skops.io.dump(preprocessor, path)
-    unknown = sorted(set(skops.io.get_untrusted_types(file=path)) - set(PREPROCESSOR_TRUSTED_TYPES))
+    skops.dump(preprocessor, path)
+    unknown = sorted(set(skops.get_untrusted_types(file=path)) - set(PREPROCESSOR_TRUSTED_TYPES))
     if unknown:
         raise TypeError(f"preprocessor holds types not in PREPROCESSOR_TRUSTED_TYPES: {unknown}")
 

@@ -13,6 +13,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
 from common import cli
+from common.skops_import import skops_io
 from trainers import FitRequest
 
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
@@ -77,12 +78,12 @@ def importances(forest) -> tuple[np.ndarray, str]:
 
 
 def save_estimator(forest, path: Path) -> None:
-    import skops.io
+    skops = skops_io()
 
-    skops.io.dump(forest, path)
+    skops.dump(forest, path)
 
 
 def load_estimator(path: str, task: str):
-    import skops.io
+    skops = skops_io()
 
-    return skops.io.load(path, trusted=TRUSTED_TYPES)
+    return skops.load(path, trusted=TRUSTED_TYPES)
