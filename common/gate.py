@@ -26,6 +26,7 @@ from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 
 from common import business, data, metrics
+from common.columns import OVERRIDES, parse_names
 from common.errors import UserInputError, one_line
 
 SHOWN = 5  # columns named per kind of difference in a mismatch message
@@ -59,7 +60,9 @@ def held_out(run) -> tuple[data.TabularData, data.Split]:
     missing += [k for k in ("target", "task") if k not in tags]
     if missing:
         raise UserInputError(f"run {run.info.run_id} lacks data parameter(s)/tag(s) {missing}")
-    table = data.load(params["data"], target=tags["target"], task=tags["task"])
+    # The columns' roles as the run had them: a column it forced in may be dropped by default.
+    overrides = {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
+    table = data.load(params["data"], target=tags["target"], task=tags["task"], overrides=overrides)
     split = data.split(table, test_size=float(params["test_size"]), seed=int(params["seed"]))
     return table, split
 

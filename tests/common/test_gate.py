@@ -56,3 +56,21 @@ def test_the_baseline_predicts_the_training_priors_or_the_training_mean():
     mean = split.y_train.mean()
     expected = np.sqrt(np.mean((split.y_test - mean) ** 2))
     assert gate.baseline_score(table, split, "test_rmse") == pytest.approx(expected)
+
+
+def test_the_held_out_rows_keep_the_column_roles_the_run_chose(tmp_path):
+    from types import SimpleNamespace
+
+    from common.gate import held_out
+
+    path = tmp_path / "t.csv"
+    frame = pd.DataFrame({"order_id": range(100), "x": [i % 7 for i in range(100)]})
+    frame.assign(y=["a", "b"] * 50).to_csv(path, index=False)
+    params = {"data": str(path), "test_size": "0.2", "seed": "1", "numeric": "order_id"}
+    run = SimpleNamespace(
+        info=SimpleNamespace(run_id="r"),
+        data=SimpleNamespace(params=params, tags={"target": "y", "task": "classification"}),
+    )
+    table, split = held_out(run)
+    assert table.roles.numeric == ("order_id", "x")  # by default an identifier, dropped
+    assert list(table.raw_rows(split.X_test.index).columns) == ["order_id", "x"]
