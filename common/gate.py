@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 
-from common import business, data, metrics
+from common import business, data, launcher, metrics
 from common.columns import OVERRIDES, parse_names
 from common.errors import UserInputError, one_line
 
@@ -55,7 +55,7 @@ class Verdict:
 
 def held_out(run) -> tuple[data.TabularData, data.Split]:
     """The run's own test split, rebuilt from its data parameters and resolved tags."""
-    params, tags = run.data.params, run.data.tags
+    params, tags = launcher.given_params(run), run.data.tags
     missing = [k for k in ("data", "test_size", "seed") if k not in params]
     missing += [k for k in ("target", "task") if k not in tags]
     if missing:
@@ -238,7 +238,9 @@ def judge(
         if champion.run_id == run.info.run_id:
             note, champion_uri = f" (already the champion, {champion_uri})", None
     table, split = held_out(run)
-    settings = business.settings_of(run.data.params)  # the champion is judged by the same costs
+    settings = business.settings_of(
+        launcher.given_params(run)
+    )  # the champion is judged by the same costs
     scoring = (table, split, metric, settings)
     candidate = _score(f"runs:/{run.info.run_id}/model", "candidate", *scoring)
     floor = baseline_score(*scoring) if baseline else None

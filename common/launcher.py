@@ -37,6 +37,15 @@ def launched_value(logged: str) -> str:
         ) from None
 
 
+def given_params(run) -> dict[str, str]:
+    """A run's parameters as the user gave them: under ``mlflow run`` the launcher logged the
+    shell-quoted text (``''`` for an empty value, quotes around a path with spaces)."""
+    params = run.data.params
+    if "mlflow.project.entryPoint" not in run.data.tags:
+        return dict(params)
+    return {name: launched_value(value) for name, value in params.items()}
+
+
 def env_manager_of(tags: Mapping[str, str]) -> str:
     """The env manager a launcher run used: its ``mlflow.project.env`` tag (set only for
     virtualenv and uv), else local; refused unless it is one this project runs with."""

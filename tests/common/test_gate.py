@@ -74,3 +74,24 @@ def test_the_held_out_rows_keep_the_column_roles_the_run_chose(tmp_path):
     table, split = held_out(run)
     assert table.roles.numeric == ("order_id", "x")  # by default an identifier, dropped
     assert list(table.raw_rows(split.X_test.index).columns) == ["order_id", "x"]
+
+
+def test_a_launcher_runs_quoted_params_are_read_as_the_user_gave_them(tmp_path):
+    from types import SimpleNamespace
+
+    from common.gate import held_out
+
+    folder = tmp_path / "my tables"
+    folder.mkdir()
+    path = folder / "t.csv"
+    frame = pd.DataFrame({"order_id": range(100), "x": [i % 7 for i in range(100)]})
+    frame.assign(y=["a", "b"] * 50).to_csv(path, index=False)
+    # What `mlflow run` logs: the shell-quoted text it put in the command.
+    params = {"data": f"'{path}'", "test_size": "0.2", "seed": "1", "drop": "''", "numeric": "''"}
+    tags = {"target": "y", "task": "classification", "mlflow.project.entryPoint": "train_sklearn"}
+    run = SimpleNamespace(
+        info=SimpleNamespace(run_id="r"), data=SimpleNamespace(params=params, tags=tags)
+    )
+    table, _ = held_out(run)
+    assert table.roles.numeric == ("x",)
+    assert "order_id" in table.roles.dropped
