@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +36,8 @@ from common.errors import UserInputError
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT_ID = "0"
+# The way out of the guard against runs in MLflow's Default experiment.
+ALLOW_DEFAULT = "TABULAR_ALLOW_DEFAULT_EXPERIMENT"
 # Names MLflow generates when nobody chose one, e.g. "gentle-owl-412".
 _GENERATED_RUN_NAME = re.compile(r"[a-z]+-[a-z]+-\d{1,4}")
 
@@ -173,13 +174,16 @@ def _check_launcher_run(run_id: str, stage: str) -> None:
         raise UserInputError(
             f"run {run_id} started by 'mlflow run' is not in '{uri}'.{hint}"
         ) from exc
-    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID:
-        print(
-            "warning: this run landed in MLflow's 'Default' experiment. Name one, e.g. "
-            f"mlflow run . --experiment-name {experiment_name(stage)} "
-            "(or set MLFLOW_EXPERIMENT_NAME).",
-            file=sys.stderr,
+    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID and not _allowed(ALLOW_DEFAULT):
+        raise UserInputError(
+            "this run landed in MLflow's 'Default' experiment, where runs of every project mix; "
+            f"name one: mlflow run . --experiment-name {experiment_name(stage)} ... "
+            f"(or set MLFLOW_EXPERIMENT_NAME; {ALLOW_DEFAULT}=true allows Default)"
         )
+
+
+def _allowed(variable: str) -> bool:
+    return os.environ.get(variable, "").strip().lower() in ("1", "true", "yes")
 
 
 @contextmanager
@@ -200,6 +204,12 @@ def tracked_run(
         experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(
             os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment_name(stage)
         )
+        if experiment_id == DEFAULT_EXPERIMENT_ID and not _allowed(ALLOW_DEFAULT):
+            raise UserInputError(
+                "MLFLOW_EXPERIMENT_ID/NAME point at MLflow's 'Default' experiment; unset them "
+                f"(runs then go to {experiment_name(stage)}) or name another "
+                f"({ALLOW_DEFAULT}=true allows Default)"
+            )
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or None)
     try:
         commit, dirty = git_state()

@@ -4,6 +4,7 @@ and bad tables refused in one line with the run FAILED."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -150,3 +151,21 @@ def test_a_column_of_fifty_thousand_categories_is_bounded(tmp_path):
         "x": "numeric",
     }
     assert features["encoded_features"] == ["x", "city_capital", "city_infrequent_sklearn"]
+
+
+def test_make_run_takes_the_table_its_target_and_more_parameters(tmp_path):
+    store = tmp_path / "mlflow.db"
+    done = subprocess.run(
+        ["make", "-o", ".venv/.installed", "run", f"STORE={store}",
+         "DATA=data/renewals_sample.csv", "TARGET=renewed",
+         "ARGS=-P tune=false -P trainer=sklearn -P train_params='n_estimators=20' -P cost_fn=3"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    champion = client.get_model_version_by_alias("tabular-renewals_sample", "champion")
+    trained = client.get_run(champion.tags["source_run_id"])
+    assert trained.data.params["data"] == str(RENEWALS)  # made absolute by make
+    assert trained.data.params["n_estimators"] == "20"
+    assert float(trained.data.params["cost_fn"]) == 3
+    assert (tmp_path / "mlartifacts").is_dir()  # artifacts beside the store

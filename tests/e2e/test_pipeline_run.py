@@ -96,6 +96,7 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     rows.to_csv(launch_dir / "rows.csv", index=False)
     scored = mlflow_cli(
         "run", str(repo), "-e", "predict", "--env-manager", "local",
+        "--experiment-name", "tabular-training/predict",
         "-P", f"model_uri=models:/{MODEL}@champion",
         "-P", f"input={launch_dir / 'rows.csv'}",
         "-P", f"output={launch_dir / 'scored.csv'}", cwd=launch_dir,

@@ -1,0 +1,41 @@
+"""The seed's pitfalls as guards: no run in MLflow's Default experiment, each with a way out."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers.processes import mlflow_cli
+from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import all_runs
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_run_in_the_default_experiment_stops_before_any_work_naming_the_command(tmp_path):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", "local",
+        "-P", "n_estimators=5", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert "landed in MLflow's 'Default' experiment" in errors[0]
+    assert "mlflow run . --experiment-name tabular-training/train" in errors[0]
+    (run,) = all_runs()
+    assert run.info.experiment_id == "0"
+    assert run.info.status == "FAILED"
+    assert "Default" in run.data.tags["failure_reason"]
+    assert "test_accuracy" not in run.data.metrics  # nothing was trained
+    assert MlflowClient().list_artifacts(run.info.run_id) == []
+
+
+def test_the_way_out_lets_it_run_in_default(tmp_path):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", "local",
+        "-P", "n_estimators=5", cwd=tmp_path, env={"TABULAR_ALLOW_DEFAULT_EXPERIMENT": "true"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = all_runs()
+    assert run.info.experiment_id == "0"
+    assert run.info.status == "FINISHED"
