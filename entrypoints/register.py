@@ -20,6 +20,7 @@ with the ``data_version`` and target of the experiment's newest run, or of ``dat
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ ENTRY_POINT = "register"
 MODES = ("enabled", "dry_run", "disabled")
 UC_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# The way out of the signature guard (not for Unity Catalog, which refuses such models itself).
+ALLOW_NO_SIGNATURE = "TABULAR_ALLOW_NO_SIGNATURE"
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 ANY_DATA = "any"
 
@@ -109,12 +112,21 @@ def validate_alias(alias: str) -> None:
         )
 
 
-def check_uc_signature(info) -> None:
-    """Unity Catalog registers only models whose signature has inputs and outputs."""
+def check_signature(info, registry_uri: str) -> None:
+    """Register only models whose signature has inputs and outputs: serving, ``spark_udf`` and
+    the gate's schema comparison rely on it, and Unity Catalog refuses models without one.
+    Outside Unity Catalog, ``ALLOW_NO_SIGNATURE=true`` in the environment lets one through."""
     signature = info.signature
-    if signature is None or signature.inputs is None or signature.outputs is None:
+    if signature is not None and signature.inputs is not None and signature.outputs is not None:
+        return
+    if registry_uri.startswith("databricks-uc"):
         raise UserInputError(
             f"model {info.model_uri}: Unity Catalog needs a signature with inputs and outputs"
+        )
+    if os.environ.get(ALLOW_NO_SIGNATURE, "").strip().lower() not in ("1", "true", "yes"):
+        raise UserInputError(
+            f"model {info.model_uri} has no signature with inputs and outputs; log it with "
+            f"signature=... (every trainer here does), or set {ALLOW_NO_SIGNATURE}=true"
         )
 
 
@@ -303,8 +315,7 @@ def _candidate(client: MlflowClient, args, registry_uri: str):
         info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     except Exception as exc:
         raise UserInputError(f"run {run.info.run_id} has no model named 'model'") from exc
-    if registry_uri.startswith("databricks-uc"):
-        check_uc_signature(info)
+    check_signature(info, registry_uri)
     return run, metric
 
 

@@ -125,7 +125,7 @@ def test_a_run_without_a_model_is_refused(capsys):
     assert not MlflowClient().search_registered_models()
 
 
-def test_unity_catalog_needs_a_signature_with_outputs(capsys):
+def _model_with_inputs_only() -> str:
     class Echo(mlflow.pyfunc.PythonModel):
         def predict(self, context, model_input, params=None):
             return model_input
@@ -133,13 +133,33 @@ def test_unity_catalog_needs_a_signature_with_outputs(capsys):
     inputs_only = ModelSignature(inputs=Schema([ColSpec("double", "x")]))
     with mlflow.start_run() as run:
         mlflow.log_metric("test_roc_auc", 0.99)
+        mlflow.set_tag("task", "classification")
         mlflow.pyfunc.log_model(
             name="model", python_model=Echo(), signature=inputs_only,
             input_example=pd.DataFrame({"x": [1.0]}),
         )  # fmt: skip
-    argv = ["--run-id", run.info.run_id, "--registry-uri", "databricks-uc"]
+    return run.info.run_id
+
+
+def test_unity_catalog_needs_a_signature_with_outputs(capsys):
+    argv = ["--run-id", _model_with_inputs_only(), "--registry-uri", "databricks-uc"]
     assert register.main([*argv, "--model-name", "main.default.churn"]) == 2
     assert "Unity Catalog needs a signature with inputs and outputs" in capsys.readouterr().err
+
+
+def test_every_registry_refuses_a_model_without_a_full_signature_unless_allowed(
+    capsys, monkeypatch
+):
+    run_id = _model_with_inputs_only()
+    argv = ["--run-id", run_id, "--model-name", "echo", "--mode", "disabled"]
+    assert register.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "has no signature with inputs and outputs" in err
+    assert f"{register.ALLOW_NO_SIGNATURE}=true" in err
+    assert not MlflowClient().search_registered_models()
+    monkeypatch.setenv(register.ALLOW_NO_SIGNATURE, "true")
+    assert register.main(argv) == 0
+    assert MlflowClient().get_registered_model("echo").name == "echo"
 
 
 def _churn(churn_csv, *argv: str) -> str:
