@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import business, columns, data, evaluation, preprocessing, pyfunc, seeding, tracking
+from common import (
+    artifact_budget,
+    business,
+    columns,
+    data,
+    evaluation,
+    preprocessing,
+    pyfunc,
+    seeding,
+    tracking,
+)
 from common.data import Split, TabularData
 from common.step_metrics import StepMetricsLogger
 
@@ -128,7 +138,7 @@ def log_trained_model(
         trainer=trainer.name,
         estimator_file=trainer.estimator_file,
     )
-    pyfunc.log_model(
+    info = pyfunc.log_model(
         spec=spec,
         preprocessor=preprocessor,
         estimator=estimator,
@@ -136,5 +146,6 @@ def log_trained_model(
         example=table.raw_rows(split.X_test.index[:5]),
         extra_requirements=trainer.serving_requirements,
     )
+    mlflow.log_metric("model_size_mb", artifact_budget.model_size_mb(info))
     print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return results

@@ -29,7 +29,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import cli, data, spark_session, tracking
+from common import artifact_budget, cli, data, spark_session, tracking
 from common.errors import UserInputError, one_line
 
 ENTRY_POINT = "predict"
@@ -243,7 +243,7 @@ def _run(args) -> int:
     destination = output_path(
         args.output, source=source, overwrite=args.overwrite, engine=args.engine
     )
-    with tracking.entry_point_run(ENTRY_POINT, args, stage="predict"):
+    with tracking.entry_point_run(ENTRY_POINT, args, stage="predict") as run:
         info, model_tags = resolve_model(args.model_uri)
         mlflow.set_tags(model_tags)
         tracking.title_run(run_name(model_tags))
@@ -282,8 +282,10 @@ def _run(args) -> int:
                 "rows_per_second": rows_out / seconds,  # scoring only, not loading
             }
         )
+        logged = f"predictions/{target.name}"
+        artifact_budget.admit(run.info.run_id, target, logged)
         if target.is_dir():
-            mlflow.log_artifacts(str(target), f"predictions/{target.name}")
+            mlflow.log_artifacts(str(target), logged)
         else:
             mlflow.log_artifact(str(target), "predictions")
         if rows_out != rows_in:

@@ -39,3 +39,30 @@ def test_the_way_out_lets_it_run_in_default(tmp_path):
     (run,) = all_runs()
     assert run.info.experiment_id == "0"
     assert run.info.status == "FINISHED"
+
+
+def test_a_file_over_the_artifact_budget_is_not_logged_and_the_user_keeps_it(
+    churn_champion, churn_csv, tmp_path
+):
+    output = tmp_path / "scored.csv"
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "predict", "--env-manager", "local",
+        "--experiment-name", "tabular-training/predict", "-P", "model_uri=models:/churn@champion",
+        "-P", f"input={churn_csv}", "-P", f"output={output}", cwd=tmp_path,
+        env={"TABULAR_ARTIFACT_BUDGET_MB": "0.01"},  # 10 KB; the scored table is bigger
+    )  # fmt: skip
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert "over the 0.01 MB budget (biggest: predictions/scored.csv (new)" in errors[0]
+    assert "TABULAR_ARTIFACT_BUDGET_MB=<MB>" in errors[0]
+    assert len(output.read_text().splitlines()) == 401  # the scored rows are there
+    run = next(r for r in all_runs() if r.data.tags.get("entry_point") == "predict")
+    assert run.info.status == "FAILED"
+    assert "artifact budget" in run.data.tags["failure_reason"]
+    assert MlflowClient().list_artifacts(run.info.run_id) == []
+
+
+def test_the_model_is_counted_and_reported_not_refused(churn_champion):
+    run = MlflowClient().get_run(churn_champion)
+    assert 0 < run.data.metrics["model_size_mb"] < 10
