@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 
 from common import locks
 from common.environment import PROJECT_ROOT
-from common.errors import UserInputError
+from common.errors import UserInputError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +114,39 @@ def prepare_store() -> None:
 
 
 def ensure_experiment(name: str) -> str:
-    """Return the id of experiment ``name``, creating it (artifacts placed as above) if needed."""
+    """Return the id of experiment ``name``, creating it (artifacts placed as above) if needed.
+
+    On Databricks the experiment's workspace folder is created first: Databricks refuses an
+    experiment whose parent folder is missing, which a fresh workspace's
+    ``/Users/<you>/projects/<project>`` is.
+    """
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    uri = mlflow.get_tracking_uri()
+    if is_databricks_uri(uri) and name.startswith("/"):
+        ensure_workspace_folder(name.rsplit("/", 1)[0] or "/", uri, experiment=name)
     return client.create_experiment(name, artifact_location=_artifact_location(name))
+
+
+def ensure_workspace_folder(folder: str, tracking_uri: str, *, experiment: str = "") -> None:
+    """Create a Databricks workspace folder and its parents (a no-op if they exist).
+
+    Raises:
+        UserInputError: the workspace refused (e.g. no permission there), naming the folder.
+    """
+    from databricks.sdk import WorkspaceClient
+
+    profile = urlparse(tracking_uri).netloc or None
+    try:
+        WorkspaceClient(profile=profile).workspace.mkdirs(folder)
+    except Exception as exc:  # the SDK's DatabricksError family, or a connection error
+        purpose = f" for experiment '{experiment}'" if experiment else ""
+        raise UserInputError(
+            f"cannot create the Databricks folder '{folder}'{purpose}: {one_line(exc)}; "
+            "create it in the workspace or choose a folder you can write to"
+        ) from None
 
 
 def git_state(path: Path = PROJECT_ROOT) -> tuple[str | None, str]:

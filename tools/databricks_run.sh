@@ -21,6 +21,26 @@ fi
 config=${BACKEND_CONFIG:-$project/databricks/cluster.json}
 config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 export MLFLOW_TRACKING_URI=${MLFLOW_TRACKING_URI:-databricks}
+# Databricks refuses to create an experiment whose workspace folder is missing (a fresh
+# workspace has no /Users/<you>/projects/<project>): create folder and experiment first.
+experiment=""
+previous=""
+for arg in "$@"; do
+  case "$arg" in --experiment-name=*) experiment=${arg#--experiment-name=} ;; esac
+  [ "$previous" = "--experiment-name" ] && experiment=$arg
+  previous=$arg
+done
+if [ -n "$experiment" ] && [[ "$MLFLOW_TRACKING_URI" == databricks* ]]; then
+  PYTHONPATH="$project" python -c '
+import sys
+from common import tracking
+from common.errors import UserInputError
+try:
+    tracking.ensure_experiment(sys.argv[1])
+except UserInputError as exc:
+    sys.exit(f"error: {exc}")
+' "$experiment" || exit 2
+fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 git clone --quiet --no-checkout "$top" "$scratch/repo"

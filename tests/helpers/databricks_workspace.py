@@ -6,6 +6,15 @@ raw tarball upload to ``/dbfs/...``, ``jobs/runs/submit``, ``runs/get`` and ``ru
 ``shell_command_task`` unchanged except that the cluster's absolute folders (``/dbfs``,
 ``/databricks/mlflow``) live under a scratch root.
 Every request must carry the bearer token it was created with.
+
+With ``tracking_server`` (the URL of a real ``mlflow server``) it is also a Databricks tracking
+endpoint for ``MLFLOW_TRACKING_URI=databricks``: the SCIM ``Me`` call (the user is ``user``),
+workspace ``mkdirs`` and ``get-status`` over an in-memory folder tree (``PROTECTED`` folders
+refuse ``mkdirs`` as Databricks refuses writes outside your permissions), and the MLflow REST API
+passed through to the server, except that creating an experiment whose parent folder does not
+exist is refused with RESOURCE_DOES_NOT_EXIST, as Databricks does. Artifacts are not emulated:
+the server's artifact root is a local folder, so runs write there instead of through
+Databricks' artifact credentials API.
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import parse_qs, urlparse
+from urllib.request import Request, urlopen
 
 # Databricks runtimes have rsync; where this machine lacks it, the cluster gets a stand-in that
 # does what the backend's command asks of it (`rsync -a -v --ignore-existing SRC DESTDIR`).
@@ -29,11 +40,25 @@ cp -n "$src" "$dest"/
 """
 
 
+PROTECTED = ("/Repos", "/Shared/protected")
+
+
 class Workspace:
     """The emulated workspace; ``url`` is its DATABRICKS_HOST."""
 
-    def __init__(self, root: Path, token: str, cluster_path: str):
+    def __init__(
+        self,
+        root: Path,
+        token: str,
+        cluster_path: str,
+        *,
+        tracking_server: str | None = None,
+        user: str = "someone@example.com",
+    ):
         self.root, self.token = root, token
+        self.tracking_server, self.user = tracking_server, user
+        self.folders: set[str] = {"/", "/Users", f"/Users/{user}", "/Shared"}
+        self.mkdirs: list[str] = []
         self.uploads: dict[str, bytes] = {}
         self.submitted: list[dict] = []
         self.requests: list[tuple[str, str]] = []
@@ -105,6 +130,23 @@ class Workspace:
             "result_state": "SUCCESS" if code == 0 else "FAILED",
         }
 
+    def _make_folders(self, path: str) -> None:
+        parts = [p for p in path.split("/") if p]
+        for end in range(1, len(parts) + 1):
+            self.folders.add("/" + "/".join(parts[:end]))
+
+    def _forward(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """Pass an MLflow REST call to the tracking server; (status, body)."""
+        request = Request(
+            f"{self.tracking_server}{path}", data=body or None, method=method,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urlopen(request, timeout=60) as response:
+                return response.status, response.read()
+        except HTTPError as error:
+            return error.code, error.read()
+
     def _handler(self):
         workspace = self
 
@@ -130,9 +172,82 @@ class Workspace:
                 self._reply(HTTPStatus.UNAUTHORIZED, {"error_code": "UNAUTHENTICATED"})
                 return False
 
+            def _raw(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _tracking(self, method: str, url, body: bytes) -> bool:
+                """Answer the SCIM, workspace and MLflow calls of a tracking endpoint."""
+                if workspace.tracking_server is None:
+                    return False
+                path = url.path
+                if path == "/api/2.0/preview/scim/v2/Me":
+                    self._reply(200, {"id": "1", "userName": workspace.user, "active": True})
+                elif path == "/api/2.0/workspace/get-status":
+                    query = parse_qs(url.query).get("path", [""])[0]
+                    wanted = query or json.loads(body or b"{}").get("path", "")
+                    if wanted.rstrip("/") in workspace.folders:
+                        self._reply(200, {"path": wanted, "object_type": "DIRECTORY"})
+                    else:
+                        self._reply(
+                            HTTPStatus.NOT_FOUND,
+                            {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                             "message": f"Path ({wanted}) doesn't exist."},
+                        )  # fmt: skip
+                elif path == "/api/2.0/workspace/mkdirs":
+                    wanted = json.loads(body)["path"]
+                    workspace.mkdirs.append(wanted)
+                    if wanted.startswith(PROTECTED):
+                        self._reply(
+                            HTTPStatus.FORBIDDEN,
+                            {"error_code": "PERMISSION_DENIED",
+                             "message": f"You do not have permission to write to {wanted}"},
+                        )  # fmt: skip
+                    else:
+                        workspace._make_folders(wanted)
+                        self._reply(200, {})
+                elif path.startswith(("/api/2.0/mlflow/", "/api/2.0/preview/mlflow/")):
+                    if path.endswith("/experiments/create"):
+                        name = json.loads(body)["name"]
+                        parent = name.rsplit("/", 1)[0] or "/"
+                        if parent not in workspace.folders:
+                            self._reply(
+                                HTTPStatus.NOT_FOUND,
+                                {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                                 "message": f"Parent directory {parent} does not exist."},
+                            )  # fmt: skip
+                            return True
+                    query = f"?{url.query}" if url.query else ""
+                    self._raw(*workspace._forward(method, path + query, body))
+                else:
+                    return False
+                return True
+
+            def do_PATCH(self) -> None:
+                url = urlparse(self.path)
+                workspace.requests.append(("PATCH", url.path))
+                if self._authorized() and not self._tracking("PATCH", url, self._body()):
+                    self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
+
+            def do_DELETE(self) -> None:
+                url = urlparse(self.path)
+                workspace.requests.append(("DELETE", url.path))
+                if self._authorized() and not self._tracking("DELETE", url, self._body()):
+                    self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 workspace.requests.append(("GET", url.path))
+                if workspace.tracking_server and url.path.startswith(
+                    ("/api/2.0/preview/scim", "/api/2.0/workspace/", "/api/2.0/mlflow/",
+                     "/api/2.0/preview/mlflow/")
+                ):  # fmt: skip
+                    if self._authorized():
+                        self._tracking("GET", url, self._body())
+                    return
                 if url.path == "/api/2.0/dbfs/get-status" and self._authorized():
                     path = json.loads(self._body() or b"{}").get("path", "")
                     if path in workspace.uploads:
@@ -165,6 +280,8 @@ class Workspace:
                 if not self._authorized():
                     return
                 body = self._body()
+                if self._tracking("POST", url, body):
+                    return
                 if url.path.startswith("/dbfs/"):
                     dbfs_path = url.path.removeprefix("/dbfs")
                     if dbfs_path in workspace.uploads:
