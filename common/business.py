@@ -22,9 +22,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from common import cli
+from common.errors import UserInputError
 
 GREATER_IS_BETTER = {"test_expected_cost": False}
 TASK = {"test_expected_cost": "classification"}  # the task each applies to
+CLASSES = {"test_expected_cost": 2}  # the number of classes it needs, where it needs one
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,16 @@ def settings_of(values) -> Settings:
         if value is not None:
             chosen[spec.name] = spec.metadata["parse"](value) if isinstance(value, str) else value
     return Settings(**chosen)
+
+
+def check_applies(metric: str, task: str, classes: list | None) -> None:
+    """Refuse a business metric the table cannot have (e.g. expected cost on three classes)."""
+    needed = CLASSES.get(metric)
+    if needed is not None and (task != TASK[metric] or len(classes or ()) != needed):
+        raise UserInputError(
+            f"metric '{metric}' needs {TASK[metric]} with {needed} classes; this table has "
+            + (f"{len(classes)} classes" if classes else "a numeric target")
+        )
 
 
 def compute(task: str, y_true: np.ndarray, output: np.ndarray, settings: Settings) -> dict:

@@ -268,6 +268,7 @@ def _run(args) -> int:
         trainer = trainers.get(args.trainer)
         table, split = training.load_data(args, trainer.module.model_type)
         metric = resolve_metric(args.metric, table.task)
+        business.check_applies(metric, table.task, table.classes)
         fit = data.holdout(
             split.X_train, split.y_train, fraction=args.validation_fraction, seed=args.seed,
             stratify=table.task,

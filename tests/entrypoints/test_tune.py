@@ -121,3 +121,14 @@ def test_the_business_metric_can_be_what_the_search_minimises():
     assert parent.data.params["cost_fp"] == "4.0"
     assert parent.data.metrics["best_validation_expected_cost"] == min(costs)
     assert parent.data.metrics["test_expected_cost"] >= 0
+
+
+def test_the_business_metric_is_refused_up_front_where_it_does_not_apply(capsys):
+    argv = ["--trainer", "sklearn", "--max-evals", "2", "--metric", "test_expected_cost"]
+    assert tune.main([*argv, "--data", "builtin:iris"]) == 2
+    assert "metric 'test_expected_cost' needs classification with 2 classes; this table has 3" in (
+        capsys.readouterr().err
+    )
+    (parent,) = all_runs()
+    assert parent.info.status == "FAILED"
+    assert not [r for r in all_runs() if r.data.tags.get("mlflow.parentRunId")]  # no trial ran
