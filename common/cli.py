@@ -19,7 +19,7 @@ from typing import Any
 
 from common.columns import OVERRIDES
 from common.data import BUILTIN_DATASETS, TASKS
-from common.errors import UserInputError
+from common.errors import UserInputError, access_refused
 
 
 class StrictParser(argparse.ArgumentParser):
@@ -238,7 +238,8 @@ def trainer_parser(doc: str, trainer: Any) -> StrictParser:
 
 
 def run_main(body: Callable[[], int]) -> int:
-    """Run an entry point's body; bad input becomes one ``error:`` line and exit status 2.
+    """Run an entry point's body; bad input becomes one ``error:`` line and exit status 2, and so
+    does a tracking server's 401/403 (naming the server and what to do, never the password).
 
     SIGTERM ends the body like Ctrl-C (the run ends KILLED, exit status 143) instead of leaving
     its run RUNNING. Under ``mlflow run`` the launcher's run gets the error as ``failure_reason``
@@ -249,9 +250,13 @@ def run_main(body: Callable[[], int]) -> int:
     try:
         _stop_with_launcher()
         return body()
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        _record_failure(str(exc))
+    except Exception as exc:
+        refused = _access_refused(exc)
+        if refused is None and not isinstance(exc, UserInputError):
+            raise
+        message = refused or str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        _record_failure(message, kind="AccessRefused" if refused else "UserInputError")
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP as Terminated
         print(f"error: {str(exc) or 'interrupted (Ctrl-C)'}", file=sys.stderr)
@@ -308,7 +313,22 @@ def _stop_with_launcher() -> None:
         raise Terminated("stopped: the launcher of this run has exited")
 
 
-def _record_failure(reason: str) -> None:
+def _access_refused(exc: Exception) -> str | None:
+    """``errors.access_refused`` for the tracking server this process talks to."""
+    if "mlflow" not in sys.modules:  # no MLflow call was made, so no server answered
+        return None
+    import mlflow
+    from mlflow.environment_variables import MLFLOW_TRACKING_TOKEN
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    username = read_mlflow_creds().username
+    who = f"user '{username}'" if username else None
+    if who is None and MLFLOW_TRACKING_TOKEN.get():
+        who = "the token in MLFLOW_TRACKING_TOKEN"
+    return access_refused(exc, server=mlflow.get_tracking_uri(), who=who)
+
+
+def _record_failure(reason: str, kind: str = "UserInputError") -> None:
     """Tag the launcher's run with ``failure_reason`` if nothing has (best effort)."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
@@ -323,6 +343,6 @@ def _record_failure(reason: str) -> None:
     try:
         client = MlflowClient()
         if "failure_reason" not in client.get_run(run_id).data.tags:
-            client.set_tag(run_id, "failure_reason", f"UserInputError: {reason}"[:5000])
+            client.set_tag(run_id, "failure_reason", f"{kind}: {reason}"[:5000])
     except Exception:  # the store may be the very problem being reported
         return

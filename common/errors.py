@@ -1,4 +1,7 @@
-"""The one exception type for bad user input."""
+"""The one exception type for bad user input, and one-line messages for errors from libraries."""
+
+import re
+from urllib.parse import urlsplit, urlunsplit
 
 
 class UserInputError(ValueError):
@@ -19,3 +22,46 @@ def one_line(exc: BaseException, *, last: bool = False, limit: int = 300) -> str
     lines = str(exc).strip().splitlines()
     line = (lines[-1] if last else lines[0])[:limit] if lines else ""
     return line or type(exc).__name__
+
+
+def access_refused(exc: BaseException, *, server: str, who: str | None) -> str | None:
+    """One line for a tracking server's HTTP 401/403 anywhere in ``exc``'s chain, else None.
+
+    MLflow raises these deep in its REST client with the server's whole answer; a user needs the
+    server, the status and what to do about it. ``who`` names the credentials the client presented
+    ("user 'alice'"; None: none); the password is never part of the line.
+    """
+    while exc is not None:
+        status_of = getattr(exc, "get_http_status_code", None)  # MlflowException, RestException
+        status = status_of() if callable(status_of) else None
+        if status in (401, 403):
+            break
+        exc = exc.__cause__ or exc.__context__
+    else:
+        return None
+    endpoint = re.search(r"endpoint (/\S+)", str(exc))
+    where = f" ({endpoint.group(1)})" if endpoint else ""
+    server = _without_userinfo(server)
+    if status == 403:
+        return (
+            f"{server}: 403 Forbidden{where}: {who or 'anonymous'} lacks permission for this; "
+            "ask the server's admin to grant it (or use an experiment or model you own)"
+        )
+    if who is None:
+        return (
+            f"{server}: 401 Unauthorized{where}: no credentials; set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), or put them in "
+            "~/.mlflow/credentials"
+        )
+    return (
+        f"{server}: 401 Unauthorized{where}: the server refused {who}; check "
+        "MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN or ~/.mlflow/credentials"
+    )
+
+
+def _without_userinfo(uri: str) -> str:
+    """``uri`` without ``user:password@``, so an error line never repeats a password."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
