@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.helpers.processes import BIN, free_port, wait_for_http
+from tests.helpers.processes import mlflow_server as mlflow_server_process
 
 
 @pytest.fixture(autouse=True)
@@ -25,24 +22,12 @@ def _launch_from_scratch(launch_dir: Path) -> Path:
 def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 (sqlite store, proxied artifacts); its URL is the
     test's tracking URI."""
-    port = free_port()
-    log_path = tmp_path / "mlflow-server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-             "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", process, log_path)
+    with mlflow_server_process(
+        tmp_path, "--artifacts-destination", str(tmp_path / "server-artifacts")
+    ) as url:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         mlflow.set_tracking_uri(url)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -61,30 +46,18 @@ def auth_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     config.chmod(0o600)
-    port = free_port()
-    log_path = tmp_path / "mlflow-auth-server.log"
     server_env = {
-        **os.environ,
         "MLFLOW_AUTH_CONFIG_PATH": str(config),
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # MLflow's GenAI job runner: not needed
     }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--app-name", "basic-auth",
-             "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-             "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
-            env=server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", process, log_path)
+    with mlflow_server_process(
+        tmp_path, "--app-name", "basic-auth",
+        "--artifacts-destination", str(tmp_path / "server-artifacts"),
+        env=server_env, name="mlflow-auth-server",
+    ) as url:  # fmt: skip
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", admin_password)
         mlflow.set_tracking_uri(url)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tests.helpers.databricks_workspace import Workspace
-from tests.helpers.processes import BIN, free_port, wait_for_http
+from tests.helpers.processes import BIN, mlflow_server, one_error_line
 from tests.helpers.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -33,26 +33,14 @@ FOLDER = f"/Users/{USER}/projects/tabular-training"
 @pytest.fixture
 def endpoint(tmp_path: Path) -> Iterator[tuple[Workspace, str]]:
     """(the emulated workspace in front of a real `mlflow server`, that server's URL)."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-             "--default-artifact-root", str(tmp_path / "artifacts"), "--no-serve-artifacts",
-             "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", server, log_path)
-        with Workspace(
+    options = ["--default-artifact-root", str(tmp_path / "artifacts"), "--no-serve-artifacts"]
+    with (
+        mlflow_server(tmp_path, *options) as url,
+        Workspace(
             tmp_path / "workspace", TOKEN, os.environ["PATH"], tracking_server=url, user=USER
-        ) as workspace:
-            yield workspace, url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        ) as workspace,
+    ):
+        yield workspace, url
 
 
 def _env(workspace: Workspace, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -103,11 +91,9 @@ def test_a_folder_the_workspace_refuses_is_one_line_naming_it(endpoint, tmp_path
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 2
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, done.stderr[-3000:]
-    assert "cannot create the Databricks folder '/Shared/protected/team'" in errors[0]
-    assert f"for experiment '{name}'" in errors[0]
-    assert "Traceback" not in done.stderr
+    error = one_error_line(done.stderr)
+    assert "cannot create the Databricks folder '/Shared/protected/team'" in error
+    assert f"for experiment '{name}'" in error
     assert MlflowClient(server).get_experiment_by_name(name) is None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers.processes import mlflow_cli
+from tests.helpers.processes import mlflow_cli, one_error_line
 from tests.helpers.project import PROJECT_ROOT
 from tests.helpers.runs import all_runs
 
@@ -18,10 +18,9 @@ def test_a_run_in_the_default_experiment_stops_before_any_work_naming_the_comman
         "-P", "n_estimators=5", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, done.stderr[-3000:]
-    assert "landed in MLflow's 'Default' experiment" in errors[0]
-    assert "mlflow run . --experiment-name tabular-training/train" in errors[0]
+    error = one_error_line(done.stderr)
+    assert "landed in MLflow's 'Default' experiment" in error
+    assert "mlflow run . --experiment-name tabular-training/train" in error
     (run,) = all_runs()
     assert run.info.experiment_id == "0"
     assert run.info.status == "FAILED"
@@ -52,10 +51,9 @@ def test_a_file_over_the_artifact_budget_is_not_logged_and_the_user_keeps_it(
         env={"TABULAR_ARTIFACT_BUDGET_MB": "0.01"},  # 10 KB; the scored table is bigger
     )  # fmt: skip
     assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, done.stderr[-3000:]
-    assert "over the 0.01 MB budget (biggest: predictions/scored.csv (new)" in errors[0]
-    assert "TABULAR_ARTIFACT_BUDGET_MB=<MB>" in errors[0]
+    error = one_error_line(done.stderr)
+    assert "over the 0.01 MB budget (biggest: predictions/scored.csv (new)" in error
+    assert "TABULAR_ARTIFACT_BUDGET_MB=<MB>" in error
     assert len(output.read_text().splitlines()) == 401  # the scored rows are there
     run = next(r for r in all_runs() if r.data.tags.get("entry_point") == "predict")
     assert run.info.status == "FAILED"

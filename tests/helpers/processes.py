@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -76,3 +79,37 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
         assert process.poll() is None, log.read_text()[-3000:]
         assert time.monotonic() < deadline, f"{url} did not answer in {timeout} s"
         time.sleep(0.5)
+
+
+@contextmanager
+def mlflow_server(
+    folder: Path, *options: str, env: dict | None = None, name: str = "mlflow-server"
+) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 with a sqlite store in ``folder`` and ``options``
+    (e.g. ``--artifacts-destination DIR``); its URL. Stopped (the whole process group) on exit."""
+    port = free_port()
+    log_path = folder / f"{name}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+             "--backend-store-uri", f"sqlite:///{folder / f'{name}.db'}", "--workers", "1",
+             *options],
+            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process, log_path)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def one_error_line(stderr: str) -> str:
+    """The single ``error: ...`` line of a refused command's stderr (asserts there is one and
+    no traceback)."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, stderr[-3000:]
+    return lines[0]
