@@ -89,12 +89,18 @@ def test_unreachable_launcher_run_with_relative_uri_names_the_problem(monkeypatc
     assert "sqlite:///mlflow.db" in str(error.value)
 
 
-def test_default_experiment_under_the_launcher_warns_how_to_name_one(monkeypatch, capsys):
+def test_default_experiment_under_the_launcher_is_refused_naming_the_way_out(monkeypatch):
     run = MlflowClient().create_run("0")
     monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+    with (
+        pytest.raises(tracking.UserInputError, match="--experiment-name tabular-training/train"),
+        tracking.tracked_run(entry_point="demo", stage="train", params={}),
+    ):
+        pass
+    monkeypatch.setenv(tracking.ALLOW_DEFAULT, "true")
     with tracking.tracked_run(entry_point="demo", stage="train", params={}):
         pass
-    assert "--experiment-name tabular-training/train" in capsys.readouterr().err
+    assert MlflowClient().get_run(run.info.run_id).info.status == "FINISHED"
 
 
 def test_runs_are_named_by_model_type_and_version_unless_named_by_the_user():
