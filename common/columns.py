@@ -31,6 +31,7 @@ ROLES = ("numeric", "categorical", "boolean", "datetime", "dropped")
 # Overridable roles and the flag that sets each.
 OVERRIDES = ("drop", "numeric", "categorical", "datetime")
 BOOLEAN_WORDS = ({"true", "false"}, {"yes", "no"})
+BOOLEAN_SPELLINGS = 16  # distinct raw spellings ('yes', 'Yes ', 'NO', ...) looked at, at most
 # Text distinct in at least this share of its rows is an identifier; text or whole numbers are
 # taken for identifiers only from this many rows on.
 IDENTIFIER_SHARE = 0.95
@@ -147,6 +148,15 @@ def _check_overrides(features: pd.DataFrame, overrides: Mapping[str, Iterable[st
             chosen[name] = flag
     for name, flag in chosen.items():
         column = features[name]
+        if flag != "drop" and column.isna().all():
+            raise UserInputError(f"{flag}= names column '{name}', but every value in it is missing")
+        if flag == "datetime" and (
+            pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+        ):
+            raise UserInputError(
+                f"datetime= names column '{name}', which holds numbers; dates must be text "
+                "(2024-03-01) or datetime values, so convert epoch numbers first"
+            )
         if flag == "numeric" and not pd.api.types.is_numeric_dtype(column):
             numbers = pd.to_numeric(column, errors="coerce")
             bad = column[numbers.isna() & column.notna()]
@@ -165,7 +175,7 @@ def _infer(column: pd.Series, name: str) -> tuple[str, str]:
     distinct = values.nunique()
     if distinct == 1:
         return "dropped", f"constant: every value is {_short(values.iloc[0])}"
-    if pd.api.types.is_bool_dtype(column) or (distinct == 2 and _boolean_words(values)):
+    if pd.api.types.is_bool_dtype(column) or _boolean_words(values):
         return "boolean", "two values: true/false"
     if pd.api.types.is_datetime64_any_dtype(column):
         return "datetime", "a datetime column"
@@ -187,7 +197,8 @@ def _infer(column: pd.Series, name: str) -> tuple[str, str]:
 
 
 def _boolean_words(values: pd.Series) -> bool:
-    if pd.api.types.is_numeric_dtype(values):
+    """Only two words, true/false or yes/no, in any case and spacing (as the encoder reads them)."""
+    if pd.api.types.is_numeric_dtype(values) or values.nunique() > BOOLEAN_SPELLINGS:
         return False
     words = {str(v).strip().lower() for v in values.unique()}
     return words in BOOLEAN_WORDS
@@ -229,12 +240,14 @@ def parse_dates(column: pd.Series) -> pd.Series:
     ISO 8601 is parsed fast; other forms (``03/01/2024``, ``1 Mar 2024``) one by one.
     """
     if pd.api.types.is_datetime64_any_dtype(column):
-        return pd.to_datetime(column, utc=True)
+        return pd.to_datetime(column, utc=True).dt.as_unit("us")
     text = column.astype(object).where(column.notna(), None)
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+    # Microseconds hold years 1 to 9999 (nanoseconds stop at 2262: 9999-12-31 "never" dates).
+    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")
     retry = parsed.isna() & column.notna()
     if retry.any():
-        parsed[retry] = pd.to_datetime(text[retry], errors="coerce", utc=True, format="mixed")
+        again = pd.to_datetime(text[retry], errors="coerce", utc=True, format="mixed")
+        parsed[retry] = again.dt.as_unit("us")
     return parsed
 
 

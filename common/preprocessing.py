@@ -88,8 +88,8 @@ class DateParts(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         parts = []
         for name in self.columns_:
-            dates = pd.DatetimeIndex(parse_dates(X[name]))
-            days = (dates - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+            dates = pd.DatetimeIndex(parse_dates(X[name]))  # microseconds: years 1 to 9999
+            days = (dates - pd.Timestamp(0, tz="UTC").as_unit("us")) / pd.Timedelta(days=1)
             for values in (
                 dates.year,
                 dates.month,

@@ -105,3 +105,22 @@ def test_the_model_reads_only_used_columns_and_its_rows_keep_their_raw_values():
     assert set(raw.columns) == set(table.roles.used)
     assert raw["placed"].tolist() == ["2024-01-01", "2024-01-02", "2024-01-03"]
     assert table.features["gift"].isin([0.0, 1.0]).all()
+
+
+def test_yes_no_in_any_case_and_spacing_is_boolean():
+    frame = pd.DataFrame({"b": ["yes", "no", "Yes ", " NO"] * 10, "x": range(40)})
+    assert columns.decide(frame).boolean == ("b",)
+
+
+@pytest.mark.parametrize(
+    ("column", "flag", "message"),
+    [
+        (list(range(50)), "datetime", "datetime= names column 'c', which holds numbers"),
+        ([None] * 50, "categorical", "categorical= names column 'c', but every value in it is"),
+    ],
+    ids=["epoch-numbers-as-dates", "empty-column-forced-in"],
+)
+def test_an_override_the_column_cannot_take_is_one_line(column, flag, message):
+    frame = pd.DataFrame({"c": column, "x": np.arange(50) % 7})
+    with pytest.raises(UserInputError, match=message):
+        columns.decide(frame, {flag: ("c",)})

@@ -79,3 +79,13 @@ def test_dates_become_numbers_inside_the_preprocessor_and_serve_from_strings():
         normalize_features(pd.DataFrame({"when": ["2024-03-01"], "flag": [1]}), roles)
     )
     assert encoded[0].tolist() == same[0].tolist()
+
+
+def test_dates_far_from_today_train_and_serve():
+    roles = Roles(datetime=("when",))
+    far = ["1700-01-01", "2300-06-01", "9999-12-31", None, "2020-01-01"] * 4
+    train = normalize_features(pd.DataFrame({"when": far}), roles)
+    pre = build_preprocessor(roles).fit(train)
+    assert not np.isnan(pre.transform(train)).any()
+    served = normalize_features(pd.DataFrame({"when": ["0001-01-01", "10000-01-01"]}), roles)
+    assert not np.isnan(pre.transform(served)).any()  # the unreadable one is imputed
