@@ -67,13 +67,25 @@ class TabularData:
         return h.hexdigest()[:12]
 
     def raw_rows(self, index: pd.Index) -> pd.DataFrame:
-        """The original feature rows at ``index``, with their original dtypes.
+        """The original feature rows at ``index``, as a client can send them.
 
-        A model's signature and input example come from these, so it accepts rows exactly as
-        they appear in the training data; dropped columns are left out (and ignored if sent).
+        A model's signature and input example come from these, so it accepts rows as they
+        appear in the training data; dropped columns are left out (and ignored if sent). The
+        types MLflow's schema cannot carry are widened: nullable integers with a missing value
+        become float, nullable booleans Python objects (None where missing), timezone-aware
+        datetimes UTC without a zone.
         """
         used = set(self.roles.used)
-        return self.raw.loc[index, [c for c in self.raw.columns if str(c) in used]]
+        rows = self.raw.loc[index, [c for c in self.raw.columns if str(c) in used]]
+        # Typed by the whole column, so an example without missing values types like the rest.
+        gaps = {name: bool(self.raw[name].isna().any()) for name in rows.columns}
+        return pd.DataFrame({name: _servable(col, gaps[name]) for name, col in rows.items()})
+
+    def example_index(self, index: pd.Index, count: int = 5) -> pd.Index:
+        """``count`` rows of ``index`` with the fewest missing values: an input example whose
+        values show each column's type."""
+        missing = self.raw.loc[index].isna().sum(axis=1)
+        return missing.sort_values(kind="stable").index[:count]
 
     @property
     def feature_set(self) -> str:
@@ -84,6 +96,22 @@ class TabularData:
         spec = repr(parts).encode()
         count = len(self.roles.used)
         return f"{count}cols-{hashlib.sha256(spec).hexdigest()[:8]}"
+
+
+def _servable(column: pd.Series, has_gaps: bool) -> pd.Series:
+    dtype = column.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_extension_array_dtype(dtype):
+        if pd.api.types.is_bool_dtype(dtype):
+            return (
+                column.astype(object).where(column.notna(), None)
+                if has_gaps
+                else column.astype(bool)
+            )
+        if pd.api.types.is_integer_dtype(dtype):
+            return column.astype("float64") if has_gaps else column.astype("int64")
+    return column
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 import trainers
 from common.columns import Roles
@@ -149,6 +150,21 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(out, index=model_input.index)
 
 
+def _input_schema(inferred: Schema, rows: pd.DataFrame, roles) -> Schema:
+    """Every feature column required (a missing column is an error, not a column of missing
+    values; MLflow marks one optional when the rows it saw had gaps). A text or boolean column
+    with gaps accepts any type: a batch where it is all missing arrives as float NaN, which
+    MLflow would refuse to convert to string or boolean. A date column accepts any type: text in
+    any spelling, naive or zoned datetimes (MLflow refuses zoned ones); the model parses them."""
+    numeric, dates = set(roles.numeric), set(roles.datetime)
+    columns = []
+    for spec in inferred.inputs:
+        gaps = bool(rows[spec.name].isna().any())
+        loose = spec.name in dates or (spec.name not in numeric and gaps)
+        columns.append(ColSpec(AnyType() if loose else spec.type, spec.name, required=True))
+    return Schema(columns)
+
+
 def save_preprocessor(preprocessor, path: Path) -> None:
     """Dump a fitted preprocessor with skops, refusing types outside the allowlist."""
     skops = skops_io()
@@ -166,6 +182,7 @@ def log_model(
     estimator,
     save_estimator: Callable[[Any, Path], None],
     example: pd.DataFrame,
+    schema_rows: pd.DataFrame | None = None,
     extra_requirements: tuple[str, ...] = (),
 ) -> mlflow.models.model.ModelInfo:
     """Log the pyfunc under the name ``model`` with signature, input example and pinned env.
@@ -174,15 +191,19 @@ def log_model(
         spec: Task, columns, classes and how to load the estimator back.
         preprocessor: The fitted ColumnTransformer.
         estimator: The fitted framework model, saved by ``save_estimator(estimator, path)``.
-        example: A few raw feature rows with the training data's dtypes: the input example and
-            the source of the signature (outputs from predicting on them).
+        example: A few raw feature rows with the training data's dtypes: the input example, and
+            the signature's outputs (from predicting on them).
+        schema_rows: The rows the signature's input types come from (default: ``example``):
+            many, so a column that is missing in the first rows is still typed by its values.
         extra_requirements: Framework packages the estimator needs (e.g. ``"torch"``).
     """
     model = TabularModel(spec, preprocessor, estimator)
     with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
         # The hint about integer columns concerns the output's class labels, never missing.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(example, model.predict(None, example))
+        inputs = example if schema_rows is None else schema_rows
+        signature = infer_signature(inputs, model.predict(None, example))
+        signature.inputs = _input_schema(signature.inputs, inputs, spec.roles)
         tmp_path = Path(tmp)
         (tmp_path / "config.json").write_text(json.dumps(asdict(spec), indent=2))
         save_preprocessor(preprocessor, tmp_path / "preprocessor.skops")

@@ -30,6 +30,9 @@ from common import (
 from common.data import Split, TabularData
 from common.step_metrics import StepMetricsLogger
 
+# Training rows the model's input types are inferred from (5 example rows can all be missing).
+SCHEMA_ROWS = 10_000
+
 if TYPE_CHECKING:
     from trainers import Trainer
 
@@ -143,7 +146,8 @@ def log_trained_model(
         preprocessor=preprocessor,
         estimator=estimator,
         save_estimator=module.save_estimator,
-        example=table.raw_rows(split.X_test.index[:5]),
+        example=table.raw_rows(table.example_index(split.X_test.index)),
+        schema_rows=table.raw_rows(split.X_train.index[:SCHEMA_ROWS]),
         extra_requirements=trainer.serving_requirements,
     )
     mlflow.log_metric("model_size_mb", artifact_budget.model_size_mb(info))
