@@ -63,6 +63,13 @@ def held_out(run) -> tuple[data.TabularData, data.Split]:
     # The columns' roles as the run had them: a column it forced in may be dropped by default.
     overrides = {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
     table = data.load(params["data"], target=tags["target"], task=tags["task"], overrides=overrides)
+    recorded = tags.get("data_digest")
+    if recorded and recorded != table.digest:
+        raise UserInputError(
+            f"data '{params['data']}' changed since run {run.info.run_id} trained on it "
+            f"(content digest {table.digest}, was {recorded}), so its test split cannot be "
+            "rebuilt; retrain on the current data, or restore the file"
+        )
     split = data.split(table, test_size=float(params["test_size"]), seed=int(params["seed"]))
     return table, split
 

@@ -464,6 +464,7 @@ def log_dataset(table, *, data_version: str = "", context: str = "training") -> 
         {
             "dataset": table.name,  # runs, and registered models by default, are named after it
             "data_version": data_version or table.digest,
+            "data_digest": table.digest,  # always the content, whatever data_version says
             "feature_set": table.feature_set,
             "task": table.task,
             # The resolved label column: the launcher logs an empty -P target as the text "''".

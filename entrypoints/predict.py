@@ -239,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    artifact_budget.limit_mb()  # a bad budget is refused before any work
     source = input_path(args.input)
     destination = output_path(
         args.output, source=source, overwrite=args.overwrite, engine=args.engine

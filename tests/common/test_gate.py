@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from common import data, gate
+from common.errors import UserInputError
 
 
 def test_a_tie_with_the_champion_keeps_the_champion_unless_a_margin_allows_it():
@@ -95,3 +96,23 @@ def test_a_launcher_runs_quoted_params_are_read_as_the_user_gave_them(tmp_path):
     table, _ = held_out(run)
     assert table.roles.numeric == ("x",)
     assert "order_id" in table.roles.dropped
+
+
+def test_a_table_changed_since_training_is_refused_not_silently_rescored(tmp_path):
+    from types import SimpleNamespace
+
+    from common.gate import held_out
+
+    path = tmp_path / "t.csv"
+    frame = pd.DataFrame({"x": [i % 7 for i in range(100)], "y": ["a", "b"] * 50})
+    frame.to_csv(path, index=False)
+    digest = data.load(str(path), target="y").digest
+    params = {"data": str(path), "test_size": "0.2", "seed": "1"}
+    tags = {"target": "y", "task": "classification", "data_digest": digest}
+    run = SimpleNamespace(
+        info=SimpleNamespace(run_id="r"), data=SimpleNamespace(params=params, tags=tags)
+    )
+    held_out(run)  # unchanged: fine
+    frame.assign(y=frame["y"][::-1].to_numpy()).to_csv(path, index=False)
+    with pytest.raises(UserInputError, match=r"changed since run r trained on it"):
+        held_out(run)

@@ -136,3 +136,14 @@ def test_output_and_input_must_be_absolute_under_mlflow_run_and_a_known_format(
         predict.input_path("rows.csv")
     with pytest.raises(ValueError, match=r"input '/nowhere/rows\.csv': no such file"):
         predict.input_path("/nowhere/rows.csv")
+
+
+def test_a_bad_artifact_budget_is_refused_before_scoring(
+    churn_champion, churn_csv, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("TABULAR_ARTIFACT_BUDGET_MB", "abc")
+    out = tmp_path / "scored.csv"
+    argv = ["--model-uri", URI, "--input", str(churn_csv), "--output", str(out)]
+    assert predict.main(argv) == 2
+    assert "TABULAR_ARTIFACT_BUDGET_MB='abc': expected a positive number" in capsys.readouterr().err
+    assert not out.exists()
