@@ -56,6 +56,7 @@ def test_a_signal_to_a_training_process_ends_its_run_killed_with_its_steps_flush
     launch_dir, signum, message
 ):
     argv = [f"--{k.replace('_', '-')}={v}" for k, v in ENDLESS.items()]
+    MlflowClient().search_experiments()  # the store exists before the command (see below)
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.train_pytorch", *argv],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -75,6 +76,9 @@ def test_a_signal_to_a_training_process_ends_its_run_killed_with_its_steps_flush
 
 def test_sigterm_to_mlflow_run_stops_the_command_it_launched(launch_dir):
     params = [arg for k, v in ENDLESS.items() for arg in ("-P", f"{k}={v}")]
+    # Create the store before the launcher does: MLflow migrates a fresh sqlite store without a
+    # lock, and this test's polling would race the launcher's migration ("duplicate column").
+    MlflowClient().search_experiments()
     launcher = subprocess.Popen(
         [str(BIN / "mlflow"), "run", str(PROJECT_ROOT), "-e", "train_pytorch",
          "--env-manager", "local", "--experiment-name", "tabular-training/train", *params],
