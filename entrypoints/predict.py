@@ -194,6 +194,12 @@ def score_pandas(model, frame: pd.DataFrame) -> pd.DataFrame:
         # MLflow's message repeats the whole input and schema before the part that matters.
         reason = exc.message.rpartition("Error: ")[2]
         raise UserInputError(f"input does not fit the model's signature: {reason}") from exc
+    taken = [str(c) for c in scored.columns if c in frame.columns]
+    if taken:
+        raise UserInputError(
+            f"input already has column(s) {', '.join(taken)}, which the scored output adds; "
+            "rename or drop them"
+        )
     return pd.concat([frame, scored.set_axis(frame.index)], axis=1)
 
 

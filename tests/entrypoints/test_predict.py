@@ -147,3 +147,16 @@ def test_a_bad_artifact_budget_is_refused_before_scoring(
     assert predict.main(argv) == 2
     assert "TABULAR_ARTIFACT_BUDGET_MB='abc': expected a positive number" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_input_column_the_output_would_add_is_refused(
+    churn_champion, churn_csv, tmp_path, capsys
+):
+    pd.read_csv(churn_csv).assign(prediction=1).to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "scored.parquet"
+    argv = ["--model-uri", URI, "--input", str(tmp_path / "rows.csv"), "--output", str(out)]
+    assert predict.main(argv) == 2
+    assert "input already has column(s) prediction, which the scored output adds" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
