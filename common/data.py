@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ class TabularData:
     def categorical(self) -> list[str]:
         return list(self.roles.categorical)
 
-    @property
+    @cached_property  # hashes the whole table: once, though tags and the gate each ask
     def digest(self) -> str:
         """A content hash of the whole table (values, column names, dtypes), 12 hex chars."""
         h = hashlib.sha256()
@@ -150,7 +151,17 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
     if repeated:
         raise UserInputError(f"data '{data}': column name(s) repeated: {', '.join(repeated)}")
     source = data if "://" in data else path.resolve().as_uri()
-    return frame, source, path.stem
+    return frame, source, table_name(data)
+
+
+def table_name(data: str) -> str:
+    """The table's name, which runs and models are named after: a builtin set's name or the
+    file's stem (of a path or any URI), known before anything is read."""
+    if data.startswith("builtin:"):
+        return data.removeprefix("builtin:")
+    if "://" in data or data.startswith(("dbfs:", "runs:", "models:")):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(data).path)).stem
+    return Path(data).stem
 
 
 def _csv_header(path: Path) -> list[str]:

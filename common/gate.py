@@ -199,6 +199,11 @@ def check(
     return failures
 
 
+def version_uri(version) -> str:
+    """``models:/<name>/<version>`` of a registered model version."""
+    return f"models:/{version.name}/{version.version}"
+
+
 def refuse_other_data(run, champion) -> None:
     """Refuse a ``champion`` model version trained for another task, target or input schema
     than ``run``'s model: scoring it on the candidate's rows would mean nothing (or crash).
@@ -208,8 +213,7 @@ def refuse_other_data(run, champion) -> None:
     """
     if champion is None or champion.run_id == run.info.run_id:
         return
-    champion_uri = f"models:/{champion.name}/{champion.version}"
-    candidate_uri = f"runs:/{run.info.run_id}/model"
+    champion_uri, candidate_uri = version_uri(champion), f"runs:/{run.info.run_id}/model"
     if difference := mismatch(run, _run_or_none(champion.run_id), candidate_uri, champion_uri):
         raise UserInputError(
             f"model '{champion.name}': its champion (version {champion.version}) was trained on "
@@ -241,7 +245,7 @@ def judge(
     refuse_other_data(run, champion)
     note, champion_uri = "", None
     if champion is not None:
-        champion_uri = f"models:/{champion.name}/{champion.version}"
+        champion_uri = version_uri(champion)
         if champion.run_id == run.info.run_id:
             note, champion_uri = f" (already the champion, {champion_uri})", None
     table, split = held_out(run)

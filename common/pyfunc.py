@@ -150,7 +150,7 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(out, index=model_input.index)
 
 
-def _input_schema(inferred: Schema, rows: pd.DataFrame, roles) -> Schema:
+def _input_schema(inferred: Schema, rows: pd.DataFrame, roles: Roles) -> Schema:
     """Every feature column required (a missing column is an error, not a column of missing
     values; MLflow marks one optional when the rows it saw had gaps). A text or boolean column
     with gaps accepts any type: a batch where it is all missing arrives as float NaN, which

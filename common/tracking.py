@@ -201,7 +201,7 @@ def _check_launcher_run(run_id: str, stage: str) -> None:
         raise UserInputError(
             f"run {run_id} started by 'mlflow run' is not in '{uri}'.{hint}"
         ) from exc
-    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID and not _allowed(ALLOW_DEFAULT):
+    if run.info.experiment_id == DEFAULT_EXPERIMENT_ID and not env_allows(ALLOW_DEFAULT):
         raise UserInputError(
             "this run landed in MLflow's 'Default' experiment, where runs of every project mix; "
             f"name one: mlflow run . --experiment-name {experiment_name(stage)} ... "
@@ -209,7 +209,8 @@ def _check_launcher_run(run_id: str, stage: str) -> None:
         )
 
 
-def _allowed(variable: str) -> bool:
+def env_allows(variable: str) -> bool:
+    """Whether the environment variable that opens a guard's way out is set to true."""
     return os.environ.get(variable, "").strip().lower() in ("1", "true", "yes")
 
 
@@ -231,7 +232,7 @@ def tracked_run(
         experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or ensure_experiment(
             os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment_name(stage)
         )
-        if experiment_id == DEFAULT_EXPERIMENT_ID and not _allowed(ALLOW_DEFAULT):
+        if experiment_id == DEFAULT_EXPERIMENT_ID and not env_allows(ALLOW_DEFAULT):
             raise UserInputError(
                 "MLFLOW_EXPERIMENT_ID/NAME point at MLflow's 'Default' experiment; unset them "
                 f"(runs then go to {experiment_name(stage)}) or name another "

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import urllib.parse
 from collections.abc import Sequence
-from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
 import trainers
-from common import business, cli, launcher, metrics, tracking
+from common import business, cli, data, launcher, metrics, tracking
 from common.columns import OVERRIDES
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
@@ -115,15 +113,6 @@ def run_step(entry_point: str, params: dict[str, str], env_manager: str, *, reus
     return launcher.run_child(PROJECT_ROOT, entry_point, params, env_manager)
 
 
-def dataset_name(data: str) -> str:
-    """The table's name as ``common.data`` gives it: a builtin set's name or the file's stem."""
-    if data.startswith("builtin:"):
-        return data.removeprefix("builtin:")
-    if "://" in data or data.startswith(("dbfs:", "runs:", "models:")):
-        return Path(urllib.parse.unquote(urllib.parse.urlparse(data).path)).stem
-    return Path(data).stem
-
-
 def record_step(run_id: str, *, prefixes: tuple[str, ...], tags: Sequence[str]) -> None:
     """Copy a step's metrics starting with ``prefixes`` and its ``tags`` onto the pipeline's run."""
     child = MlflowClient().get_run(run_id).data
@@ -144,7 +133,7 @@ def _run(args) -> int:
         raise UserInputError("train_params applies to tune=false; tune searches its own space")
     extra = parse_train_params(args.train_params, train_entry) if not args.tune else {}
     with tracking.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
-        tracking.number_run(f"pipeline_{tracking.slug(dataset_name(args.data))}")
+        tracking.number_run(f"pipeline_{tracking.slug(data.table_name(args.data))}")
         env_manager = args.env_manager
         if env_manager == "auto":
             env_manager = launcher.env_manager_of(run.data.tags)

@@ -20,7 +20,6 @@ with the ``data_version`` and target of the experiment's newest run, or of ``dat
 from __future__ import annotations
 
 import getpass
-import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -123,7 +122,7 @@ def check_signature(info, registry_uri: str) -> None:
         raise UserInputError(
             f"model {info.model_uri}: Unity Catalog needs a signature with inputs and outputs"
         )
-    if os.environ.get(ALLOW_NO_SIGNATURE, "").strip().lower() not in ("1", "true", "yes"):
+    if not tracking.env_allows(ALLOW_NO_SIGNATURE):
         raise UserInputError(
             f"model {info.model_uri} has no signature with inputs and outputs; log it with "
             f"signature=... (every trainer here does), or set {ALLOW_NO_SIGNATURE}=true"

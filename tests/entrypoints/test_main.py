@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.data import table_name
 from entrypoints import main as pipeline
 from tests.helpers.runs import all_runs
 
@@ -62,4 +63,4 @@ def test_a_failing_step_fails_the_pipeline_and_names_the_step(capsys):
     ],
 )
 def test_the_pipeline_names_its_run_after_the_table_as_the_training_step_does(data, name):
-    assert pipeline.dataset_name(data) == name
+    assert table_name(data) == name
