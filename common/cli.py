@@ -19,7 +19,7 @@ from typing import Any
 
 from common.columns import OVERRIDES
 from common.data import BUILTIN_DATASETS, TASKS
-from common.errors import UserInputError, access_refused
+from common.errors import UserInputError, WorkerError, access_refused
 
 
 class StrictParser(argparse.ArgumentParser):
@@ -233,8 +233,27 @@ def trainer_parser(doc: str, trainer: Any) -> StrictParser:
     parser = build_parser(doc, default_data=trainer.default_data)
     if trainer.autolog:
         add_autolog_flag(parser)
+    add_engine_flags(parser, trainer)
     add_hyperparameters(parser, trainer.module.Params, trainer.family)
     return parser
+
+
+def add_engine_flags(parser: argparse.ArgumentParser, trainer: Any) -> None:
+    """``--engine single_node|spark`` and, where the trainer runs on Spark, its worker count."""
+    group = parser.add_argument_group("engine (see common/spark_tables.py)")
+    group.add_argument(
+        "--engine",
+        choices=("single_node", "spark"),
+        default="single_node",
+        help="spark: read, encode and train on Spark (default: %(default)s)",
+    )
+    if trainer.spark_workers:
+        group.add_argument(
+            f"--{trainer.spark_workers.replace('_', '-')}",
+            type=int,
+            default=2,
+            help="Spark barrier tasks training together, at most the task slots (default: 2)",
+        )
 
 
 def run_main(body: Callable[[], int]) -> int:
@@ -251,6 +270,10 @@ def run_main(body: Callable[[], int]) -> int:
         _stop_with_launcher()
         return body()
     except Exception as exc:
+        if isinstance(exc, WorkerError):
+            print(f"error: {exc}", file=sys.stderr)
+            _record_failure(str(exc), kind="WorkerError")
+            return 1
         refused = _access_refused(exc)
         if refused is None and not isinstance(exc, UserInputError):
             raise

@@ -12,6 +12,14 @@ class UserInputError(ValueError):
     """
 
 
+class WorkerError(RuntimeError):
+    """A Spark task or distributed-training worker failed; the message is the worker's error.
+
+    Entry points report it as one ``error: ...`` line and exit with status 1 (not 2: the input
+    may be fine), and the run ends FAILED with the message as its ``failure_reason``.
+    """
+
+
 def one_line(exc: BaseException, *, last: bool = False, limit: int = 300) -> str:
     """One line of ``exc``'s message for an ``error:`` line: the first (or ``last``) non-empty
     one, cut to ``limit`` characters; the exception's type name when it says nothing.

@@ -49,11 +49,22 @@ def evaluate(
     ``evaluation/classification_report.json``. Regressors: ``plots/`` predicted vs actual and
     residuals.
     """
-    y = split.y_test
     output = _predict(table.task, preprocessor, estimator, split.X_test)
-    results = metrics.task_metrics(table.task, y, output, settings)
-    if table.task == "classification":
-        _log_classifier_evaluation(y, output, table.classes)
+    return log_evaluation(table.task, table.classes, split.y_test, output, settings)
+
+
+def log_evaluation(
+    task: str,
+    classes: Sequence | None,
+    y: np.ndarray,
+    output: np.ndarray,
+    settings: Settings | None,
+) -> dict[str, float]:
+    """``evaluate`` from the test labels and the model's output (probabilities or values): the
+    metrics, plots and report, logged; also for outputs computed elsewhere (on Spark)."""
+    results = metrics.task_metrics(task, y, output, settings)
+    if task == "classification":
+        _log_classifier_evaluation(y, output, classes)
     else:
         mlflow.log_figure(
             plots.predicted_vs_actual_figure(y, output), "plots/predicted_vs_actual.png"

@@ -51,3 +51,23 @@ def get_or_create(app_name: str, *, needed_for: str):
     # WARN lines from every task flood the console; SPARK_LOG_LEVEL=WARN (or INFO) brings them back.
     session.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
     return session
+
+
+def ship_code(spark) -> None:
+    """Send ``common/`` and ``trainers/`` to the executors of a cluster (a local session's
+    workers import them from the project through PYTHONPATH already)."""
+    if spark.sparkContext.master.startswith("local"):
+        return
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="tabular-code-")
+    staging = os.path.join(folder, "code")
+    for package in ("common", "trainers"):
+        shutil.copytree(
+            PROJECT_ROOT / package,
+            os.path.join(staging, package),
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    archive = shutil.make_archive(os.path.join(folder, "tabular_code"), "zip", staging)
+    spark.sparkContext.addPyFile(archive)

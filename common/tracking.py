@@ -472,3 +472,16 @@ def log_dataset(table, *, data_version: str = "", context: str = "training") -> 
             "target": table.target,
         }
     )
+
+
+def log_spark_dataset(frame, *, source: str, target: str, name: str, digest: str) -> None:
+    """Log a Spark DataFrame as the run's training input: its schema and where it was read,
+    with ``digest`` (computed on Spark) instead of MLflow's hash of the first rows."""
+    table = source.removeprefix("table:")
+    is_file = "/" in source or "://" in source or source.startswith(("dbfs:", "builtin:"))
+    where = {"path": source} if is_file else {"table_name": table}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        dataset = mlflow.data.from_spark(frame, **where, targets=target, name=name, digest=digest)
+        mlflow.log_input(dataset, context="training")

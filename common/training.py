@@ -34,6 +34,8 @@ from common.step_metrics import StepMetricsLogger
 SCHEMA_ROWS = 10_000
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from trainers import Trainer
 
 
@@ -77,6 +79,14 @@ def run_trainer(
         after_fit: Called with the per-step metrics and the fitted estimator once the fit is
             done (a learning curve marking the best step).
     """
+    if getattr(args, "engine", "single_node") == "spark":
+        from common import spark_training
+
+        if not trainer.spark_module_name:
+            spark_training.refuse_engine(trainer)
+        return spark_training.run_spark_trainer(
+            trainer, args, after_fit=after_fit, workers_flag=trainer.spark_workers
+        )
     with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
         if tags:
             mlflow.set_tags(tags())
@@ -123,15 +133,30 @@ def log_trained_model(
 
     ``tune`` logs its retrained best model with this too.
     """
-    module = trainer.module
+    describe_features(trainer, table, preprocessor, estimator)
+    results = evaluation.evaluate(table, split, preprocessor, estimator, settings)
+    log_servable(
+        trainer, table, preprocessor, estimator,
+        example_index=table.example_index(split.X_test.index),
+        schema_index=split.X_train.index[:SCHEMA_ROWS],
+    )  # fmt: skip
+    print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    return results
+
+
+def describe_features(trainer: Trainer, table: TabularData, preprocessor, estimator) -> None:
+    """Log features.json (every column's role) and the estimator's feature importances."""
     names = preprocessing.feature_names(preprocessor)
     mlflow.log_dict(columns.describe(table.roles, table.raw.drop(columns=[table.target]), names),
                     "features.json")  # fmt: skip
-    if (importances := module.importances(estimator)) is not None:
+    if (importances := trainer.module.importances(estimator)) is not None:
         values, title = importances
         evaluation.log_feature_importance(preprocessor, values, title=title)
-    results = evaluation.evaluate(table, split, preprocessor, estimator, settings)
-    spec = pyfunc.ModelSpec(
+
+
+def model_spec(trainer: Trainer, table: TabularData) -> pyfunc.ModelSpec:
+    """What the logged pyfunc records about the table and the trainer (its ``config.json``)."""
+    return pyfunc.ModelSpec(
         task=table.task,
         numeric=table.numeric,
         categorical=table.categorical,
@@ -141,15 +166,26 @@ def log_trained_model(
         trainer=trainer.name,
         estimator_file=trainer.estimator_file,
     )
+
+
+def log_servable(
+    trainer: Trainer,
+    table: TabularData,
+    preprocessor,
+    estimator,
+    *,
+    example_index: pd.Index,
+    schema_index: pd.Index,
+) -> None:
+    """Log the pyfunc with its input example and schema from ``table``'s rows at those indexes,
+    and its size as ``model_size_mb``."""
     info = pyfunc.log_model(
-        spec=spec,
+        spec=model_spec(trainer, table),
         preprocessor=preprocessor,
         estimator=estimator,
-        save_estimator=module.save_estimator,
-        example=table.raw_rows(table.example_index(split.X_test.index)),
-        schema_rows=table.raw_rows(split.X_train.index[:SCHEMA_ROWS]),
+        save_estimator=trainer.module.save_estimator,
+        example=table.raw_rows(example_index),
+        schema_rows=table.raw_rows(schema_index),
         extra_requirements=trainer.serving_requirements,
     )
     mlflow.log_metric("model_size_mb", artifact_budget.model_size_mb(info))
-    print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
-    return results

@@ -70,6 +70,11 @@ class Trainer:
     steps: tuple[str, str] | None = None  # (step label, Params field with the planned count)
     # Parameters that keep a run to a few seconds: the test suite's and a smoke run's.
     quick_params: Mapping[str, str] = field(default_factory=dict)
+    # ``-P engine=spark``: the module training on Spark (``train(frame, ...)``, ``fit_report``)
+    # and the flag with its worker count; or why there is none.
+    spark_module_name: str | None = None
+    spark_workers: str | None = None
+    spark_refusal: str = ""
 
     @property
     def entry_point(self) -> str:
@@ -79,6 +84,11 @@ class Trainer:
     def module(self) -> ModuleType:
         """The trainer's module (imports its framework)."""
         return importlib.import_module(self.module_name)
+
+    @property
+    def spark_module(self) -> ModuleType:
+        """The module that trains this family on Spark (imports pyspark and the framework)."""
+        return importlib.import_module(self.spark_module_name)
 
     def params(self, **values: Any) -> Any:
         """The trainer's ``Params`` with ``values``, defaults for the rest."""
@@ -120,6 +130,11 @@ TRAINERS: dict[str, Trainer] = {
             estimator_file="estimator.skops",
             autolog="sklearn",
             quick_params={"n_estimators": "20"},
+            spark_refusal=(
+                "a scikit-learn forest needs the whole table in one process, and Spark MLlib's "
+                "forest is a different model; use train_xgboost -P engine=spark (boosted trees "
+                "on Spark, same servable model) for tables beyond one machine"
+            ),
         ),
         Trainer(
             name="xgboost",
@@ -131,6 +146,8 @@ TRAINERS: dict[str, Trainer] = {
             autolog="xgboost",
             steps=("round", "n_estimators"),
             quick_params={"n_estimators": "60"},
+            spark_module_name="trainers.boosted_trees_spark",
+            spark_workers="num_workers",
         ),
         Trainer(
             name="pytorch",
@@ -141,6 +158,8 @@ TRAINERS: dict[str, Trainer] = {
             serving_requirements=("torch",),
             steps=("epoch", "epochs"),
             quick_params={"epochs": "15"},
+            spark_module_name="trainers.mlp_spark",
+            spark_workers="num_processes",
         ),
     )
 }

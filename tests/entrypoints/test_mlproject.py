@@ -87,7 +87,9 @@ def test_hyperparameters_are_declared_once_in_params(name):
     trainer = trainers.get(name)
     fields = {f.name for f in dataclasses.fields(trainer.module.Params)}
     entry_point = PROJECT.get_entry_point(trainer.entry_point)
-    assert set(entry_point.parameters) - DATA_PARAMETERS - {"autolog"} == fields
+    engine = {"engine", *filter(None, [trainer.spark_workers])}
+    assert set(entry_point.parameters) - DATA_PARAMETERS - {"autolog"} - engine == fields
+    assert engine <= set(entry_point.parameters)
     assert ("autolog" in entry_point.parameters) == (trainer.autolog is not None)
     assert set(trainer.module.search_space()) <= fields
     assert set(trainer.quick_params) <= fields

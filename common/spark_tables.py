@@ -1,0 +1,368 @@
+"""Tables too big for one pandas frame: read, check, split, sample and encode them on Spark.
+
+``-P engine=spark`` trainers read ``--data`` as a Spark DataFrame. Its forms:
+
+- a Parquet or CSV file, or a folder of them (Spark's own output folders): a local path,
+  ``file://``, ``dbfs:/``, ``/Volumes/...``, ``s3://``, ``abfss://``, ``gs://`` (whatever the
+  cluster's Spark can read). ``.csv`` in the path means CSV (header row, types inferred); anything
+  else is read as Parquet, the files of a folder merged into one schema;
+- a catalog table: ``table:<name>``, or a bare ``schema.table`` / ``catalog.schema.table``;
+- ``builtin:<name>``: scikit-learn's bundled sets, for trying the engine on small data.
+
+What needs the whole table is done on Spark, in passes that keep nothing on the driver: row
+count, target checks, class counts, the content digest, the split. Column roles
+(``common.columns``) and the preprocessor (``common.preprocessing``) come from a seeded sample of
+at most ``SAMPLE_ROWS`` rows, stratified by class: medians, scales and the 50 most frequent
+categories are estimated to well within their noise from 100,000 rows, and the fitted object is
+the very scikit-learn preprocessor the single-node path fits, so the logged pyfunc serves raw
+rows the same way. Every partition is then encoded with it (``mapInPandas``).
+
+The split is decided per row by a seeded hash of the row's values: the same table and seed give
+the same split on any partitioning, and identical rows never straddle train and test. It is not
+stratified; with a table worth Spark, class shares differ from the table's by a fraction of a
+percent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from common import data
+from common.errors import UserInputError, one_line
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from common.columns import Roles
+
+SAMPLE_ROWS = 100_000
+# Smallest share of each class in the sample: every class of the table is in it, with enough
+# rows for a stratified check (classes smaller than this are taken whole).
+MIN_CLASS_ROWS = 50
+# Distinct target values looked at on Spark; more classes than this is refused.
+MAX_CLASSES = 1000
+# Test rows whose predictions are brought to the driver for the metrics and plots; a larger test
+# split is scored on a seeded sample of this many rows (``test_rows_scored`` says how many).
+MAX_SCORED_ROWS = 1_000_000
+SPLIT_COLUMN = "__split__"
+LABEL_COLUMN = "__label__"
+_HASH_BUCKETS = 1_000_000
+_TABLE_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*){1,2}$")
+
+
+def read(spark: SparkSession, source: str) -> DataFrame:
+    """``source`` (see the module docstring) as a Spark DataFrame.
+
+    Raises:
+        UserInputError: a path or table that does not exist, an unreadable file, or a Parquet
+            folder whose files disagree on a column's type.
+    """
+    if source.startswith("builtin:"):
+        frame, _, _ = data.read_table(source)
+        return spark.createDataFrame(frame)
+    try:
+        if source.startswith("table:") or _is_table_name(source):
+            return spark.table(source.removeprefix("table:"))
+        location = _spark_path(source)
+        if ".csv" in Path(location).name.lower() or _folder_of(location, ".csv"):
+            reader = spark.read.option("header", "true").option("inferSchema", "true")
+            return reader.csv(location)
+        return spark.read.option("mergeSchema", "true").parquet(location)
+    except Exception as exc:  # AnalysisException and friends: one line naming the table
+        raise UserInputError(f"data '{source}': {_spark_reason(exc)}") from exc
+
+
+def _is_table_name(source: str) -> bool:
+    return (
+        _TABLE_NAME.match(source) is not None
+        and not Path(source).exists()
+        and Path(source).suffix.lower() not in data.SUFFIXES
+    )
+
+
+def _spark_path(source: str) -> str:
+    """A path Spark reads: local paths absolute (Spark resolves relative ones elsewhere)."""
+    if "://" in source or source.startswith("dbfs:"):
+        return source
+    path = Path(source).expanduser().resolve()
+    if not path.exists():
+        raise UserInputError(f"no such file or folder ({path})")
+    return str(path)
+
+
+def _folder_of(location: str, suffix: str) -> bool:
+    path = Path(location)
+    return path.is_dir() and any(p.suffix.lower() == suffix for p in path.iterdir())
+
+
+def _spark_reason(exc: BaseException) -> str:
+    """One line of what Spark said, without its error class prefix and JVM stack."""
+    if isinstance(exc, UserInputError):
+        return str(exc)
+    text = str(getattr(exc, "desc", None) or exc)
+    if "Failed to merge" in text or "CANNOT_MERGE_SCHEMAS" in text or "incompatible" in text:
+        field = re.search(r"fields? '([^']+)'", text)
+        column = f" column '{field.group(1)}'" if field else " a column"
+        return f"files of the folder disagree on the type of{column}; make it the same in all"
+    line = one_line(Exception(text))
+    return re.sub(r"^\[[A-Z_.]+\]\s*", "", line)
+
+
+def spark_failure(exc: BaseException) -> str | None:
+    """One line for a failed Spark job (a task or a barrier worker raised), else None."""
+    names = {type(e).__name__ for e in _chain(exc)}
+    if not names & {"Py4JJavaError", "PythonException", "SparkException", "XGBoostError"}:
+        return None
+    text = "\n".join(str(e) for e in _chain(exc))
+    python = re.findall(r"^(\w+(?:Error|Exception)): (.+)$", text, flags=re.MULTILINE)
+    reason = f"{python[-1][0]}: {python[-1][1]}" if python else one_line(exc)
+    return f"a Spark worker failed: {reason[:300]}"
+
+
+def _chain(exc: BaseException | None):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+@dataclass(frozen=True)
+class SparkTable:
+    """A table on Spark, checked and split, with the sample its roles and preprocessor come from.
+
+    ``sample`` is a ``TabularData`` of at most ``SAMPLE_ROWS`` rows with the whole table's task
+    and classes; ``frame`` the Spark rows with ``SPLIT_COLUMN`` (train, validation, test).
+    """
+
+    frame: DataFrame
+    sample: data.TabularData
+    sample_split: pd.Series  # each sample row's split
+    rows: int
+    digest: str
+    source: str
+
+    @property
+    def task(self) -> str:
+        return self.sample.task
+
+    @property
+    def roles(self) -> Roles:
+        return self.sample.roles
+
+
+def load(
+    spark: SparkSession,
+    source: str,
+    *,
+    target: str,
+    task: str,
+    overrides: dict,
+    test_size: float,
+    validation_fraction: float,
+    seed: int,
+) -> SparkTable:
+    """Read ``source``, check the target on the whole table, split it and sample it.
+
+    ``validation_fraction`` of the training rows are marked ``validation`` (early stopping).
+
+    Raises:
+        UserInputError: what ``common.data.prepare`` refuses, found on the whole table.
+    """
+    from pyspark.sql import functions as sf
+
+    if not target:
+        if not source.startswith("builtin:"):
+            raise UserInputError(f"target is required for data '{source}': name the label column")
+        target = "target"
+    if task not in data.TASKS:
+        raise UserInputError(f"task '{task}': expected one of {', '.join(data.TASKS)}")
+    frame = read(spark, source)
+    if target not in frame.columns:
+        columns = ", ".join(frame.columns[:30])
+        raise UserInputError(f"target column '{target}' not found in {source}; columns: {columns}")
+    if len(frame.columns) < 2:
+        raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
+    label = sf.col(_quoted(target))
+    everything = [sf.col(_quoted(c)) for c in frame.columns]
+    totals = frame.agg(
+        sf.count(sf.lit(1)).alias("rows"),
+        sf.count(label).alias("labelled"),
+        sf.sum(sf.xxhash64(*everything).cast("decimal(38,0)")).alias("hash"),
+    ).first()
+    rows, labelled = totals["rows"], totals["labelled"]
+    if rows == 0:
+        raise UserInputError(f"data '{source}' has no rows")
+    if labelled == 0:
+        raise UserInputError(f"target column '{target}' is empty: every value is missing")
+    if labelled < rows:
+        raise UserInputError(
+            f"target column '{target}' is missing in {rows - labelled} of {rows} rows; rows "
+            "without a label can neither train nor be scored: drop them or fill them in"
+        )
+    schema = repr([(f.name, f.dataType.simpleString()) for f in frame.schema.fields])
+    digest = hashlib.sha256(f"{totals['hash']}:{rows}:{schema}".encode()).hexdigest()[:12]
+    counts = _label_counts(frame, target)
+    resolved = task
+    if task == "auto":
+        resolved = data._infer_task(pd.Series(list(counts))) if counts else "regression"
+    if resolved == "classification":
+        if counts is None:
+            raise UserInputError(
+                f"target column '{target}' has more than {MAX_CLASSES} distinct values; "
+                "engine=spark classifies into at most that many classes"
+            )
+        _check_classes(counts, target)
+    hashed = sf.pmod(sf.xxhash64(sf.lit(seed), *everything), sf.lit(_HASH_BUCKETS)) / _HASH_BUCKETS
+    cut = test_size + (1.0 - test_size) * validation_fraction
+    split = sf.when(hashed < test_size, "test").when(hashed < cut, "validation").otherwise("train")
+    frame = frame.withColumn(SPLIT_COLUMN, split)
+    sample_frame = _sample(frame, target, resolved, counts, rows, seed)
+    sample_split = sample_frame.pop(SPLIT_COLUMN)
+    name = data.table_name(source.removeprefix("table:"))
+    prepared = data.prepare(
+        sample_frame, target=target, task=resolved, source=source, name=name, overrides=overrides
+    )
+    if resolved == "classification" and len(prepared.classes) != len(counts):
+        missing = sorted(set(map(str, counts)) - set(map(str, prepared.classes)))
+        raise UserInputError(f"target column '{target}': classes {missing} missing from sample")
+    return SparkTable(frame, prepared, sample_split, rows, digest, source)
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _label_counts(frame: DataFrame, target: str) -> dict | None:
+    """Rows per distinct target value, or None when there are more than ``MAX_CLASSES``."""
+    grouped = frame.groupBy(_quoted(target)).count().limit(MAX_CLASSES + 1).collect()
+    if len(grouped) > MAX_CLASSES:
+        return None
+    return {row[0]: row[1] for row in grouped}
+
+
+def _check_classes(counts: dict, target: str) -> None:
+    if len(counts) < 2:
+        raise UserInputError(
+            f"target column '{target}' has a single class {next(iter(counts))!r}; "
+            "classification needs at least two"
+        )
+    rare, count = min(counts.items(), key=lambda item: item[1])
+    if count < 2:
+        raise UserInputError(
+            f"target column '{target}': class {rare!r} has only {count} row; "
+            "each class needs at least 2"
+        )
+
+
+def _sample(
+    frame: DataFrame, target: str, task: str, counts: dict | None, rows: int, seed: int
+) -> pd.DataFrame:
+    """At most ~``SAMPLE_ROWS`` rows, seeded; per class at least ``MIN_CLASS_ROWS`` (or all)."""
+    share = min(1.0, SAMPLE_ROWS / rows)
+    if task == "classification":
+        fractions = {
+            label: min(1.0, max(share, MIN_CLASS_ROWS / count)) for label, count in counts.items()
+        }
+        picked = frame if share == 1.0 else frame.sampleBy(target, fractions, seed=seed)
+    else:
+        picked = frame if share == 1.0 else frame.sample(fraction=share, seed=seed)
+    return picked.toPandas()
+
+
+def encoder(table: SparkTable, preprocessor) -> tuple[Any, Any]:
+    """A ``mapInPandas`` function and its output schema: each row encoded by ``preprocessor``
+    into ``f_0..f_{n-1}`` (doubles), its label code (``LABEL_COLUMN``) and its split."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    from common.preprocessing import feature_names, normalize_features
+
+    sample = table.sample
+    roles, target, classes = sample.roles, sample.target, sample.classes
+    width = len(feature_names(preprocessor))
+    fields = [StructField(f"f_{i}", DoubleType(), False) for i in range(width)]
+    schema = StructType(
+        [
+            *fields,
+            StructField(LABEL_COLUMN, DoubleType(), False),
+            StructField(SPLIT_COLUMN, StringType(), False),
+        ]
+    )
+
+    def encode(batches):
+        for batch in batches:
+            features = normalize_features(batch, roles)
+            values = np.asarray(preprocessor.transform(features), dtype="float64")
+            out = pd.DataFrame(values, columns=[f.name for f in fields], index=batch.index)
+            out[LABEL_COLUMN] = label_codes(batch[target], classes)
+            out[SPLIT_COLUMN] = batch[SPLIT_COLUMN].to_numpy()
+            yield out
+
+    return encode, schema
+
+
+def label_codes(labels: pd.Series, classes: list | None) -> np.ndarray:
+    """Class codes (index in ``classes``) as float, or the values for regression."""
+    if classes is None:
+        return pd.to_numeric(labels).to_numpy("float64")
+    lookup = {value: code for code, value in enumerate(classes)}
+    codes = labels.map(lambda v: lookup.get(data._plain(v), lookup.get(v, np.nan)))
+    return codes.to_numpy("float64")
+
+
+def scored_test_rows(table: SparkTable, model, *, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The served model's output on the test split, computed per partition from the raw rows.
+
+    ``model`` is a ``common.pyfunc.TabularModel`` (the object the logged pyfunc loads). At most
+    ``MAX_SCORED_ROWS`` rows' predictions reach the driver, never their features.
+
+    Returns:
+        (label codes or values, probabilities (n, K) or predictions, test rows in the table)
+    """
+    from pyspark.sql import functions as sf
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    sample = table.sample
+    classes, target, used = sample.classes, sample.target, sample.roles.used
+    test = table.frame.filter(sf.col(SPLIT_COLUMN) == "test")
+    total = test.count()
+    if total > MAX_SCORED_ROWS:
+        test = test.sample(fraction=MAX_SCORED_ROWS / total, seed=seed)
+    outputs = [f"p_{i}" for i in range(len(classes))] if classes else ["prediction"]
+    schema = StructType([StructField(n, DoubleType(), True) for n in [LABEL_COLUMN, *outputs]])
+
+    def score(batches):
+        for batch in batches:
+            result = model.predict(None, batch[used])
+            out = pd.DataFrame({LABEL_COLUMN: label_codes(batch[target], classes)})
+            if classes:
+                for i, label in enumerate(classes):
+                    out[f"p_{i}"] = result[f"probability_{label}"].to_numpy("float64")
+            else:
+                out["prediction"] = result["prediction"].to_numpy("float64")
+            yield out
+
+    scored = test.select(*[_quoted(c) for c in {*used, target}]).mapInPandas(score, schema)
+    collected = scored.toPandas()
+    y = collected[LABEL_COLUMN].to_numpy()
+    y = y.astype("int64") if classes else y
+    output = collected[outputs].to_numpy("float64")
+    return y, (output if classes else output.ravel()), total
+
+
+def check_slots(spark: SparkSession, workers: int, *, flag: str) -> None:
+    """Refuse more workers than Spark can run at once: a barrier stage would wait for ever."""
+    if workers <= 0:
+        raise UserInputError(f"{flag}={workers}: must be at least 1")
+    cpus = int(spark.conf.get("spark.task.cpus", "1"))
+    slots = max(1, spark.sparkContext.defaultParallelism // cpus)
+    if workers > slots:
+        raise UserInputError(
+            f"{flag}={workers}: Spark has {slots} task slot(s) here "
+            f"(master {spark.sparkContext.master}); ask for at most {slots}, or add executors"
+        )

@@ -1,0 +1,189 @@
+"""The run of a ``train_<name>`` entry point with ``--engine spark``: the table stays on Spark.
+
+Like ``common.training.run_trainer`` (same tags, parameters, metrics, plots, features.json and
+the same pyfunc), but the table is read, checked, split and encoded on Spark
+(``common.spark_tables``), the trainer's ``train_spark`` fits on the encoded rows in the
+executors, and the test metrics come from the served model's predictions computed per
+partition. Only a bounded sample and the test predictions ever reach the driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import mlflow
+
+from common import (
+    business,
+    columns,
+    evaluation,
+    pyfunc,
+    seeding,
+    spark_session,
+    spark_tables,
+    tracking,
+    training,
+)
+from common.errors import UserInputError, WorkerError
+from common.preprocessing import build_preprocessor
+from common.step_metrics import StepMetricsLogger
+
+if TYPE_CHECKING:
+    from trainers import Trainer
+
+ENGINES = ("single_node", "spark")
+
+
+def refuse_engine(trainer: Trainer) -> None:
+    """The error for ``engine=spark`` on a trainer that has no Spark engine."""
+    raise UserInputError(
+        f"engine=spark: train_{trainer.name} has no Spark engine: {trainer.spark_refusal}"
+    )
+
+
+@contextmanager
+def worker_errors():
+    """A failed Spark job becomes one ``WorkerError`` line with the worker's own error."""
+    try:
+        yield
+    except (UserInputError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        reason = spark_tables.spark_failure(exc)
+        if reason is None:
+            raise
+        raise WorkerError(reason) from exc
+
+
+def run_spark_trainer(
+    trainer: Trainer, args: argparse.Namespace, *, after_fit=None, workers_flag: str
+) -> int:
+    """``common.training.run_trainer`` on Spark: see the module docstring.
+
+    Args:
+        workers_flag: The flag holding the worker count (``num_workers``, ``num_processes``).
+    """
+    workers = getattr(args, workers_flag)
+    from pyspark.sql import functions as sf
+
+    spark_module = trainer.spark_module
+    with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
+        seeding.seed_everything(args.seed)
+        spark = spark_session.get_or_create("tabular-training", needed_for="engine=spark")
+        spark_session.ship_code(spark)
+        spark_tables.check_slots(spark, workers, flag=workers_flag)
+        params = training.hyperparameters(trainer, args)
+        overrides = {flag: columns.parse_names(getattr(args, flag)) for flag in columns.OVERRIDES}
+        started = time.perf_counter()
+        with worker_errors():
+            table = spark_tables.load(
+                spark, args.data, target=args.target, task=args.task, overrides=overrides,
+                test_size=args.test_size, validation_fraction=params.validation_fraction,
+                seed=args.seed,
+            )  # fmt: skip
+        sample = table.sample
+        _log_dataset(table, args.data_version, workers)
+        tracking.name_run(trainer.module.model_type(table.task))
+        print(columns.summary(table.roles))
+        print(f"{table.rows} rows on Spark; roles and preprocessor from {len(sample.y)} sampled")
+        in_train = (table.sample_split == "train").to_numpy()
+        preprocessor = build_preprocessor(table.roles).fit(sample.features[in_train])
+        encode, schema = spark_tables.encoder(table, preprocessor)
+        needed = [*table.roles.used, sample.target, spark_tables.SPLIT_COLUMN]
+        encoded = table.frame.select(*[spark_tables._quoted(c) for c in needed]).mapInPandas(
+            encode, schema
+        )
+        features = [f.name for f in schema.fields][:-2]
+        rows = encoded.filter(sf.col(spark_tables.SPLIT_COLUMN) != "test")
+        print(f"training on Spark with {workers} worker(s)", flush=True)
+        with worker_errors():
+            estimator, history = spark_module.train(
+                rows, features=features, label=spark_tables.LABEL_COLUMN,
+                split=spark_tables.SPLIT_COLUMN, task=table.task, classes=sample.classes,
+                seed=args.seed, params=params, workers=workers, run_id=run.info.run_id,
+                tracking_uri=mlflow.get_tracking_uri(),
+            )  # fmt: skip
+        _check_classes_trained(estimator, sample.classes, trainer)
+        logged = getattr(spark_module, "LOGS_STEPS", False)
+        steps = _log_history(run.info.run_id, history, trainer, already_logged=logged)
+        report, summary = spark_module.fit_report(estimator, history)
+        mlflow.log_metrics({**report, "training_seconds": time.perf_counter() - started})
+        print(summary)
+        if after_fit and steps is not None:
+            after_fit(steps, estimator)
+        training.describe_features(trainer, sample, preprocessor, estimator)
+        settings = business.settings_of(args)
+        model = pyfunc.TabularModel(training.model_spec(trainer, sample), preprocessor, estimator)
+        with worker_errors():
+            y, output, test_rows = spark_tables.scored_test_rows(table, model, seed=args.seed)
+        results = evaluation.log_evaluation(table.task, sample.classes, y, output, settings)
+        mlflow.log_metrics({"test_rows": test_rows, "test_rows_scored": len(y)})
+        test_index = sample.features.index[(table.sample_split == "test").to_numpy()]
+        train_index = sample.features.index[in_train]
+        training.log_servable(
+            trainer, sample, preprocessor, estimator,
+            example_index=sample.example_index(test_index if len(test_index) else train_index),
+            schema_index=train_index[: training.SCHEMA_ROWS],
+        )  # fmt: skip
+        print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    return 0
+
+
+def _log_dataset(table: spark_tables.SparkTable, data_version: str, workers: int) -> None:
+    """The dataset tags ``common.tracking.log_dataset`` sets, from the whole table on Spark."""
+    sample = table.sample
+    mlflow.set_tags(
+        {
+            "dataset": sample.name,
+            "data_version": data_version or table.digest,
+            "data_digest": table.digest,
+            "feature_set": sample.feature_set,
+            "task": table.task,
+            "target": sample.target,
+            "engine": "spark",
+            "workers": str(workers),
+        }
+    )
+    mlflow.log_metric("table_rows", table.rows)
+    tracking.log_spark_dataset(
+        table.frame.drop(spark_tables.SPLIT_COLUMN), source=table.source, target=sample.target,
+        name=sample.name, digest=table.digest,
+    )  # fmt: skip
+
+
+def _log_history(
+    run_id: str, history: dict[str, list[float]], trainer: Trainer, *, already_logged: bool
+):
+    """Per-step metrics the workers reported ({name: [value per step]}), logged after the fit
+    with the names single-node runs use, unless a worker logged them live (``LOGS_STEPS``);
+    the logger holding them, for the learning curve."""
+    if not history or not trainer.steps:
+        return None
+    label, _ = trainer.steps
+    count = max(len(values) for values in history.values())
+    steps = StepMetricsLogger(run_id, total_steps=count, label=label, quiet=True)
+    for step in range(count):
+        values = {k: v[step] for k, v in history.items() if step < len(v)}
+        if already_logged:
+            for name, value in values.items():
+                steps.history.setdefault(name, []).append((step, float(value)))
+        else:
+            steps(step, values)
+    steps.flush()
+    return steps
+
+
+def _check_classes_trained(estimator, classes: list | None, trainer: Trainer) -> None:
+    """Refuse a model that saw fewer classes than the table has (a rare class whose rows all
+    fell into the test split): its outputs would not line up with the labels."""
+    if classes is None:
+        return
+    seen = getattr(estimator, "n_classes_", len(classes))
+    if seen != len(classes):
+        raise UserInputError(
+            f"the training split holds {seen} of the table's {len(classes)} classes: a rare "
+            "class's rows all fell into the test split; change seed or test_size, or add rows"
+        )
