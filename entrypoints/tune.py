@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import time
 import zipfile
@@ -260,7 +261,19 @@ def _number_trials(trials) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
+    return cli.run_main(lambda: _run(_parse(argv)))
+
+
+def _parse(argv: Sequence[str] | None):
+    given = sys.argv[1:] if argv is None else list(argv)
+    if any(arg == "--engine" or arg.startswith("--engine=") for arg in given):
+        # A Spark trainer inside a SparkTrials trial would nest one cluster job in another.
+        raise UserInputError(
+            "tune has no engine: each trial trains on one machine (parallelism spreads trials "
+            "over Spark); tune on a sample of the table, then train the best parameters with "
+            "train_<name> -P engine=spark"
+        )
+    return build_parser().parse_args(argv)
 
 
 def _run(args) -> int:

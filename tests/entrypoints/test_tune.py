@@ -99,6 +99,7 @@ def test_when_every_trial_fails_the_parent_fails(tmp_path, capsys):
         (["--trainer", "lightgbm"], "argument --trainer: invalid choice: 'lightgbm'", False),
         (["--metric", "test_rmse"], "metric 'test_rmse' does not apply to classification", True),
         (["--parallelism", "64"], "parallelism=64 but Spark offers", True),
+        (["--engine", "spark"], "tune has no engine: each trial trains on one machine", False),
     ],
 )
 def test_bad_input_is_refused_naming_the_problem(argv, message, run_made, capsys):
