@@ -248,17 +248,74 @@ def judge(
         champion_uri = version_uri(champion)
         if champion.run_id == run.info.run_id:
             note, champion_uri = f" (already the champion, {champion_uri})", None
-    table, split = held_out(run)
-    settings = business.settings_of(
-        launcher.given_params(run)
-    )  # the champion is judged by the same costs
-    scoring = (table, split, metric, settings)
-    candidate = _score(f"runs:/{run.info.run_id}/model", "candidate", *scoring)
-    floor = baseline_score(*scoring) if baseline else None
-    scored = _score(champion_uri, "champion", *scoring) if champion_uri else None
+    params = launcher.given_params(run)
+    settings = business.settings_of(params)  # the champion is judged by the same costs
+    candidate_uri = f"runs:/{run.info.run_id}/model"
+    if params.get("engine") == "spark":
+        candidate, floor, scored = _judge_on_spark(
+            run, metric, settings, candidate_uri, champion_uri, baseline=baseline
+        )
+    else:
+        table, split = held_out(run)
+        scoring = (table, split, metric, settings)
+        candidate = _score(candidate_uri, "candidate", *scoring)
+        floor = baseline_score(*scoring) if baseline else None
+        scored = _score(champion_uri, "champion", *scoring) if champion_uri else None
     failures = check(metric, candidate, scored, threshold, margin, floor)
     status = "failed" if failures else "passed"
     return Verdict(status, metric, candidate, scored, floor, failures, note)
+
+
+def _judge_on_spark(
+    run, metric: str, settings, candidate_uri: str, champion_uri: str | None, *, baseline: bool
+) -> tuple[float, float | None, float | None]:
+    """(candidate, baseline, champion) scores of a run trained with ``engine=spark``: its test
+    split rebuilt on Spark the way training split it, the models scored by ``spark_udf``."""
+    from common import spark_session, spark_tables
+    from common.spark_training import worker_errors
+
+    params, tags = launcher.given_params(run), run.data.tags
+    overrides = {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
+    spark = spark_session.get_or_create(
+        "tabular-training-gate", needed_for="the gate of a Spark run"
+    )
+    with worker_errors():
+        table = spark_tables.load(
+            spark, params["data"], target=tags["target"], task=tags["task"], overrides=overrides,
+            test_size=float(params["test_size"]),
+            validation_fraction=float(params.get("validation_fraction", 0.0)),
+            seed=int(params["seed"]),
+        )  # fmt: skip
+    recorded = tags.get("data_digest")
+    if recorded and recorded != table.digest:
+        raise UserInputError(
+            f"data '{params['data']}' changed since run {run.info.run_id} trained on it "
+            f"(content digest {table.digest}, was {recorded}), so its test split cannot be "
+            "rebuilt; retrain on the current data, or restore it"
+        )
+    task, seed = table.task, int(params["seed"])
+
+    def outputs(uri: str, role: str) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            return spark_tables.udf_scored_test_rows(spark, table, uri, seed=seed)
+        except Exception as exc:
+            reason = spark_tables.spark_failure(exc) or one_line(exc, last=True, limit=500)
+            raise UserInputError(f"the {role} {uri} could not be scored: {reason}") from exc
+
+    def value(y: np.ndarray, output: np.ndarray) -> float:
+        return metrics.task_metrics(task, y, output, settings)[metric]
+
+    y, output = outputs(candidate_uri, "candidate")
+    candidate, floor, champion = value(y, output), None, None
+    if baseline:
+        shares = spark_tables.training_shares(table)
+        naive = (
+            np.tile(shares, (len(y), 1)) if task == "classification" else np.full(len(y), shares)
+        )
+        floor = value(y, naive)
+    if champion_uri:
+        champion = value(*outputs(champion_uri, "champion"))
+    return candidate, floor, champion
 
 
 def _run_or_none(run_id: str | None):

@@ -107,12 +107,32 @@ def _spark_reason(exc: BaseException) -> str:
     if isinstance(exc, UserInputError):
         return str(exc)
     text = str(getattr(exc, "desc", None) or exc)
-    if "Failed to merge" in text or "CANNOT_MERGE_SCHEMAS" in text or "incompatible" in text:
-        field = re.search(r"fields? '([^']+)'", text)
-        column = f" column '{field.group(1)}'" if field else " a column"
+    if "CANNOT_MERGE" in text or "Failed to merge" in text:
+        schemas = [_fields(found) for found in re.findall(r'"STRUCT<(.*)>"', text)]
+        differ = []
+        if len(schemas) == 2:
+            first, second = schemas
+            differ = [
+                f"'{name}' ({first[name]} vs {second[name]})"
+                for name in first
+                if name in second and first[name] != second[name]
+            ]
+        column = f" column {', '.join(differ)}" if differ else " a column"
         return f"files of the folder disagree on the type of{column}; make it the same in all"
     line = one_line(Exception(text))
     return re.sub(r"^\[[A-Z_.]+\]\s*", "", line)
+
+
+def _fields(struct: str) -> dict[str, str]:
+    """``a: DOUBLE, `b c`: STRUCT<x: INT>`` -> {"a": "DOUBLE", "b c": "STRUCT<x: INT>"}."""
+    fields, depth, start = {}, 0, 0
+    for i, char in enumerate(struct + ","):
+        depth += (char == "<") - (char == ">")
+        if char == "," and depth == 0:
+            name, _, kind = struct[start:i].strip().partition(": ")
+            fields[name.strip("`")] = kind
+            start = i + 1
+    return fields
 
 
 def spark_failure(exc: BaseException) -> str | None:
@@ -315,6 +335,56 @@ def label_codes(labels: pd.Series, classes: list | None) -> np.ndarray:
     return codes.to_numpy("float64")
 
 
+def held_out_rows(table: SparkTable, *, seed: int) -> tuple[DataFrame, int]:
+    """The test split's rows (a seeded sample of ``MAX_SCORED_ROWS`` when it has more), and
+    how many test rows the table has."""
+    from pyspark.sql import functions as sf
+
+    test = table.frame.filter(sf.col(SPLIT_COLUMN) == "test")
+    total = test.count()
+    if total > MAX_SCORED_ROWS:
+        test = test.sample(fraction=MAX_SCORED_ROWS / total, seed=seed)
+    return test, total
+
+
+def training_shares(table: SparkTable) -> np.ndarray | float:
+    """What the naive baseline knows of the training part: class shares, or the mean value."""
+    from pyspark.sql import functions as sf
+
+    sample = table.sample
+    rows = table.frame.filter(sf.col(SPLIT_COLUMN) != "test")
+    if sample.classes is None:
+        return float(rows.agg(sf.avg(_quoted(sample.target))).first()[0])
+    counts = dict(rows.groupBy(_quoted(sample.target)).count().collect())
+    lookup = {data._plain(k): v for k, v in counts.items()}
+    values = np.array([lookup.get(c, 0) for c in sample.classes], dtype="float64")
+    return values / values.sum()
+
+
+def udf_scored_test_rows(
+    spark: SparkSession, table: SparkTable, model_uri: str, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model_uri``'s output on the test split through ``mlflow.pyfunc.spark_udf`` (the gate's
+    way to score a registered model on Spark): (label codes or values, output)."""
+    import mlflow
+    from pyspark.sql import functions as sf
+
+    sample = table.sample
+    classes, target, used = sample.classes, sample.target, sample.roles.used
+    outputs = [f"probability_{c}" for c in classes] if classes else ["prediction"]
+    result_type = ", ".join(f"`{name}` double" for name in outputs)
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
+    test, _ = held_out_rows(table, seed=seed)
+    scored = test.select(
+        sf.col(_quoted(target)).alias(LABEL_COLUMN),
+        udf(sf.struct(*[sf.col(_quoted(c)) for c in used])).alias("out"),
+    ).select(LABEL_COLUMN, "out.*")
+    collected = scored.toPandas()
+    y = label_codes(collected[LABEL_COLUMN], classes)
+    output = collected[outputs].to_numpy("float64")
+    return (y.astype("int64") if classes else y), (output if classes else output.ravel())
+
+
 def scored_test_rows(table: SparkTable, model, *, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The served model's output on the test split, computed per partition from the raw rows.
 
@@ -324,15 +394,11 @@ def scored_test_rows(table: SparkTable, model, *, seed: int) -> tuple[np.ndarray
     Returns:
         (label codes or values, probabilities (n, K) or predictions, test rows in the table)
     """
-    from pyspark.sql import functions as sf
     from pyspark.sql.types import DoubleType, StructField, StructType
 
     sample = table.sample
     classes, target, used = sample.classes, sample.target, sample.roles.used
-    test = table.frame.filter(sf.col(SPLIT_COLUMN) == "test")
-    total = test.count()
-    if total > MAX_SCORED_ROWS:
-        test = test.sample(fraction=MAX_SCORED_ROWS / total, seed=seed)
+    test, total = held_out_rows(table, seed=seed)
     outputs = [f"p_{i}" for i in range(len(classes))] if classes else ["prediction"]
     schema = StructType([StructField(n, DoubleType(), True) for n in [LABEL_COLUMN, *outputs]])
 

@@ -67,12 +67,12 @@ def run_spark_trainer(
         workers_flag: The flag holding the worker count (``num_workers``, ``num_processes``).
     """
     workers = getattr(args, workers_flag)
-    from pyspark.sql import functions as sf
-
     spark_module = trainer.spark_module
     with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
         seeding.seed_everything(args.seed)
         spark = spark_session.get_or_create("tabular-training", needed_for="engine=spark")
+        from pyspark.sql import functions as sf
+
         spark_session.ship_code(spark)
         spark_tables.check_slots(spark, workers, flag=workers_flag)
         params = training.hyperparameters(trainer, args)

@@ -1,0 +1,210 @@
+"""Training on Spark (``-P engine=spark``) through `mlflow run`, on local Spark with 2 workers:
+the same servable model as single node, the same gate, and bad input refused in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+from tests.helpers.processes import mlflow_cli, one_error_line, predict_in_fresh_process
+from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import runs_in
+
+pytestmark = pytest.mark.slow
+EXPERIMENT = "tabular-training/train"
+QUICK = ["-P", "n_estimators=80", "-P", "target=renewed"]
+# ROC AUC of the Spark-trained and the single-node model on the same held-out rows: their
+# training splits differ (hashed vs stratified), so the boosters differ a little.
+AUC_TOLERANCE = 0.03
+
+
+def _table(rows: int, seed: int) -> pd.DataFrame:
+    """A customer table with an ID, a date, a boolean, missing values and a categorical."""
+    rng = np.random.default_rng(seed)
+    spend = rng.gamma(2.0, 30.0, rows)
+    plan = rng.choice(["basic", "plus", "pro", None], rows, p=[0.4, 0.3, 0.2, 0.1])
+    days = rng.integers(0, 1500, rows)
+    premium = rng.random(rows) < 0.3
+    calls = rng.poisson(2.0, rows).astype("float64")
+    calls[rng.random(rows) < 0.05] = np.nan
+    score = 0.03 * spend - 0.6 * np.nan_to_num(calls, nan=2.0) + 1.2 * premium - days / 900
+    score += np.where(plan == "pro", 1.0, 0.0) + rng.normal(0, 1.0, rows)
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1, rows + 1) + seed * 100_000,
+            "signup_date": (pd.Timestamp("2020-01-01") + pd.to_timedelta(days, "D")).strftime(
+                "%Y-%m-%d"
+            ),
+            "is_premium": premium,
+            "monthly spend": spend.round(2),
+            "plan": plan,
+            "support calls": calls,
+            "renewed": np.where(score > np.median(score), "yes", "no"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(training table as a Parquet folder of 3 files, the same rows as one file for single
+    node, held-out rows as one Parquet file)."""
+    folder = tmp_path_factory.mktemp("spark-data")
+    train = folder / "customers"
+    train.mkdir()
+    frame = _table(2400, seed=1)
+    for part in range(3):
+        frame.iloc[part * 800 : (part + 1) * 800].to_parquet(train / f"part-{part}.parquet")
+    frame.to_parquet(folder / "customers.parquet", index=False)
+    _table(600, seed=2).to_parquet(folder / "holdout.parquet", index=False)
+    return train, folder / "customers.parquet", folder / "holdout.parquet"
+
+
+def _run(tmp_path: Path, entry_point: str, *params: str, experiment: str = EXPERIMENT):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", entry_point, "--env-manager", "local",
+        "--experiment-name", experiment, *params, cwd=tmp_path,
+    )  # fmt: skip
+    found = MlflowClient().get_experiment_by_name(experiment)
+    runs = runs_in(experiment) if found else []
+    return done, (runs[-1] if runs else None)
+
+
+def _holdout_auc(model_uri: str, holdout: pd.DataFrame, tmp_path: Path) -> float:
+    served = predict_in_fresh_process(model_uri, holdout.drop(columns=["renewed"]), tmp_path)
+    return roc_auc_score(holdout["renewed"] == "yes", served["probability_yes"])
+
+
+def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_path):
+    train, single_file, holdout_path = tables
+    spark = ["-P", f"data={train}", *QUICK, "-P", "engine=spark", "-P", "num_workers=2"]
+    done, first = _run(tmp_path, "train_xgboost", *spark)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert first.info.status == "FINISHED"
+    assert first.data.tags["engine"] == "spark"
+    metrics = first.data.metrics
+    assert metrics["table_rows"] == 2400
+    assert metrics["test_rows"] == metrics["test_rows_scored"] > 300
+    assert metrics["test_roc_auc"] > 0.8
+    assert metrics["rounds_run"] > metrics["best_iteration"]
+    history = MlflowClient().get_metric_history(first.info.run_id, "validation_logloss")
+    assert len(history) == metrics["rounds_run"]
+    plots = {a.path for a in MlflowClient().list_artifacts(first.info.run_id, "plots")}
+    assert {"plots/learning_curve.png", "plots/roc_curve.png"} <= plots
+
+    done, again = _run(tmp_path, "train_xgboost", *spark)  # the same seed: the same model
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert again.data.metrics["test_log_loss"] == metrics["test_log_loss"]
+    assert again.data.tags["data_digest"] == first.data.tags["data_digest"]
+
+    done, single = _run(tmp_path, "train_xgboost", "-P", f"data={single_file}", *QUICK)
+    assert done.returncode == 0, done.stderr[-3000:]
+    holdout = pd.read_parquet(holdout_path)
+    spark_auc = _holdout_auc(f"runs:/{first.info.run_id}/model", holdout, tmp_path)
+    single_auc = _holdout_auc(f"runs:/{single.info.run_id}/model", holdout, tmp_path)
+    assert spark_auc == pytest.approx(single_auc, abs=AUC_TOLERANCE)
+
+    # Raw rows with gaps, an unseen category and a missing date: the model loaded without Spark
+    # answers exactly what spark_udf answers on the same rows.
+    rows = holdout.drop(columns=["renewed"]).head(40).copy()
+    rows.loc[0, "plan"] = "enterprise"
+    rows.loc[1, "signup_date"] = None
+    rows.loc[2, "monthly spend"] = np.nan
+    rows.to_parquet(tmp_path / "rows.parquet", index=False)
+    model_uri = f"runs:/{first.info.run_id}/model"
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "predict", "--env-manager", "local",
+        "--experiment-name", "tabular-training/predict", "-P", f"model_uri={model_uri}",
+        "-P", f"input={tmp_path / 'rows.parquet'}", "-P", f"output={tmp_path / 'scored.parquet'}",
+        "-P", "engine=spark", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_spark = pd.read_parquet(tmp_path / "scored.parquet").sort_values("customer_id")
+    alone = predict_in_fresh_process(model_uri, rows, tmp_path)
+    alone["customer_id"] = rows["customer_id"].to_numpy()
+    alone = alone.sort_values("customer_id")
+    assert on_spark["prediction"].tolist() == alone["prediction"].tolist()
+    np.testing.assert_allclose(
+        on_spark["probability_yes"].to_numpy(), alone["probability_yes"].to_numpy(), rtol=1e-12
+    )
+
+    # The gate rebuilds the Spark run's own test split: the candidate scores what training did.
+    done, register = _run(
+        tmp_path, "register", "-P", f"run_id={first.info.run_id}",
+        experiment="tabular-training/register",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert register.data.tags["validation_status"] == "passed"
+    candidate = register.data.metrics["candidate_test_roc_auc"]
+    assert candidate == pytest.approx(metrics["test_roc_auc"], abs=1e-12)
+
+
+def _bad(kind: str, train: Path, tmp_path: Path) -> tuple[str, list[str], str]:
+    """(entry point, -P params, what the error line says) for each bad input."""
+    spark = ["-P", "engine=spark"]
+    if kind == "no-such-table":
+        return "train_xgboost", ["-P", "data=main.sales.nope", *QUICK, *spark], "main.sales.nope"
+    if kind == "no-such-folder":
+        missing = tmp_path / "nowhere"
+        return "train_xgboost", ["-P", f"data={missing}", *QUICK, *spark], "no such file"
+    if kind == "target-missing":
+        params = ["-P", f"data={train}", "-P", "target=churned", *spark]
+        return "train_xgboost", params, "target column 'churned' not found"
+    if kind in ("zero-workers", "more-workers-than-slots"):
+        count = "0" if kind == "zero-workers" else "64"
+        params = ["-P", f"data={train}", *QUICK, *spark, "-P", f"num_workers={count}"]
+        return "train_xgboost", params, f"num_workers={count}"
+    if kind == "parquet-types-differ":
+        folder = tmp_path / "mixed"
+        folder.mkdir()
+        frame = _table(200, seed=3)
+        frame.iloc[:100].to_parquet(folder / "a.parquet", index=False)
+        other = frame.iloc[100:].astype({"monthly spend": str})
+        other.to_parquet(folder / "b.parquet", index=False)
+        params = ["-P", f"data={folder}", *QUICK, *spark]
+        return "train_xgboost", params, "disagree on the type of column 'monthly spend'"
+    if kind == "sklearn":
+        params = ["-P", f"data={train}", "-P", "target=renewed", *spark]
+        return "train_sklearn", params, "train_sklearn has no Spark engine"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "no-such-table",
+        "no-such-folder",
+        "target-missing",
+        "zero-workers",
+        "more-workers-than-slots",
+        "parquet-types-differ",
+        "sklearn",
+    ],
+)
+def test_bad_input_on_spark_is_one_error_line_and_a_failed_run(kind, tables, tmp_path):
+    entry_point, params, message = _bad(kind, tables[0], tmp_path)
+    done, run = _run(tmp_path, entry_point, *params)
+    assert done.returncode != 0
+    line = one_error_line(done.stderr)
+    assert message in line, line
+    assert run.info.status == "FAILED"
+    assert message in run.data.tags["failure_reason"]
+    assert not MlflowClient().search_registered_models()
+
+
+def test_engine_spark_without_pyspark_is_one_error_line(tables, tmp_path):
+    hidden = tmp_path / "no-pyspark"
+    (hidden / "pyspark").mkdir(parents=True)
+    (hidden / "pyspark" / "__init__.py").write_text("raise ImportError('No module named pyspark')")
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "train_xgboost", "--env-manager", "local",
+        "--experiment-name", EXPERIMENT, "-P", f"data={tables[0]}", *QUICK, "-P", "engine=spark",
+        cwd=tmp_path, env={"PYTHONPATH": str(hidden)},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "pyspark is not installed" in one_error_line(done.stderr)
+    assert runs_in(EXPERIMENT)[-1].info.status == "FAILED"
