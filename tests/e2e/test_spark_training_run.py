@@ -3,6 +3,10 @@ the same servable model as single node, the same gate, and bad input refused in 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from tests.helpers.processes import mlflow_cli, one_error_line, predict_in_fresh_process
+from tests.helpers.processes import BIN, mlflow_cli, one_error_line, predict_in_fresh_process
 from tests.helpers.project import PROJECT_ROOT
 from tests.helpers.runs import runs_in
 
@@ -208,3 +212,47 @@ def test_engine_spark_without_pyspark_is_one_error_line(tables, tmp_path):
     assert done.returncode != 0
     assert "pyspark is not installed" in one_error_line(done.stderr)
     assert runs_in(EXPERIMENT)[-1].info.status == "FAILED"
+
+
+def _spark_python_workers() -> list[int]:
+    """Process ids of this machine's Spark Python workers (and their daemon)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        # `python -m common.spark_daemon` (the JVM's command line names it too: spared)
+        if entry.name.isdigit() and argv[1:3] == [b"-m", b"common.spark_daemon"]:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_path):
+    endless = ["-P", "n_estimators=1000000", "-P", "early_stopping_rounds=1000000"]
+    process = subprocess.Popen(
+        [str(BIN / "mlflow"), "run", str(PROJECT_ROOT), "-e", "train_xgboost",
+         "--env-manager", "local", "--experiment-name", EXPERIMENT, "-P", f"data={tables[0]}",
+         "-P", "target=renewed", "-P", "engine=spark", *endless],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = []
+    for line in process.stdout:  # until the barrier stage has started its Python workers
+        output.append(line)
+        if "training on Spark" in line:
+            break
+    deadline = time.monotonic() + 120
+    while not (workers := _spark_python_workers()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    rest, _ = process.communicate(timeout=300)  # a hang fails here
+    output.append(rest)
+    assert process.returncode != 0
+    errors = [line for line in "".join(output).splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, "".join(output)[-3000:]
+    assert "a Spark worker failed" in errors[0]
+    run = runs_in(EXPERIMENT)[-1]
+    assert run.info.status == "FAILED"
+    assert "a Spark worker failed" in run.data.tags["failure_reason"]
