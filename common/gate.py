@@ -63,15 +63,20 @@ def held_out(run) -> tuple[data.TabularData, data.Split]:
     # The columns' roles as the run had them: a column it forced in may be dropped by default.
     overrides = {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
     table = data.load(params["data"], target=tags["target"], task=tags["task"], overrides=overrides)
-    recorded = tags.get("data_digest")
-    if recorded and recorded != table.digest:
-        raise UserInputError(
-            f"data '{params['data']}' changed since run {run.info.run_id} trained on it "
-            f"(content digest {table.digest}, was {recorded}), so its test split cannot be "
-            "rebuilt; retrain on the current data, or restore the file"
-        )
+    _check_unchanged(run, table.digest)
     split = data.split(table, test_size=float(params["test_size"]), seed=int(params["seed"]))
     return table, split
+
+
+def _check_unchanged(run, digest: str) -> None:
+    """Refuse to rebuild the split of a table whose content changed since the run trained."""
+    recorded = run.data.tags.get("data_digest")
+    if recorded and recorded != digest:
+        raise UserInputError(
+            f"data '{launcher.given_params(run)['data']}' changed since run {run.info.run_id} "
+            f"trained on it (content digest {digest}, was {recorded}), so its test split cannot "
+            "be rebuilt; retrain on the current data, or restore the file"
+        )
 
 
 def score_model(
@@ -286,13 +291,7 @@ def _judge_on_spark(
             validation_fraction=float(params.get("validation_fraction", 0.0)),
             seed=int(params["seed"]),
         )  # fmt: skip
-    recorded = tags.get("data_digest")
-    if recorded and recorded != table.digest:
-        raise UserInputError(
-            f"data '{params['data']}' changed since run {run.info.run_id} trained on it "
-            f"(content digest {table.digest}, was {recorded}), so its test split cannot be "
-            "rebuilt; retrain on the current data, or restore it"
-        )
+    _check_unchanged(run, table.digest)
     task, seed = table.task, int(params["seed"])
 
     def outputs(uri: str, role: str) -> tuple[np.ndarray, np.ndarray]:
