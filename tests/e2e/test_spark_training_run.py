@@ -112,28 +112,9 @@ def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_
     single_auc = _holdout_auc(f"runs:/{single.info.run_id}/model", holdout, tmp_path)
     assert spark_auc == pytest.approx(single_auc, abs=AUC_TOLERANCE)
 
-    # Raw rows with gaps, an unseen category and a missing date: the model loaded without Spark
-    # answers exactly what spark_udf answers on the same rows.
-    rows = holdout.drop(columns=["renewed"]).head(40).copy()
-    rows.loc[0, "plan"] = "enterprise"
-    rows.loc[1, "signup_date"] = None
-    rows.loc[2, "monthly spend"] = np.nan
-    rows.to_parquet(tmp_path / "rows.parquet", index=False)
-    model_uri = f"runs:/{first.info.run_id}/model"
-    done = mlflow_cli(
-        "run", str(PROJECT_ROOT), "-e", "predict", "--env-manager", "local",
-        "--experiment-name", "tabular-training/predict", "-P", f"model_uri={model_uri}",
-        "-P", f"input={tmp_path / 'rows.parquet'}", "-P", f"output={tmp_path / 'scored.parquet'}",
-        "-P", "engine=spark", cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    on_spark = pd.read_parquet(tmp_path / "scored.parquet").sort_values("customer_id")
-    alone = predict_in_fresh_process(model_uri, rows, tmp_path)
-    alone["customer_id"] = rows["customer_id"].to_numpy()
-    alone = alone.sort_values("customer_id")
-    assert on_spark["prediction"].tolist() == alone["prediction"].tolist()
-    np.testing.assert_allclose(
-        on_spark["probability_yes"].to_numpy(), alone["probability_yes"].to_numpy(), rtol=1e-12
+    # The model loaded without Spark answers raw rows exactly as spark_udf does.
+    _spark_udf_matches_fresh_process(
+        f"runs:/{first.info.run_id}/model", _awkward_rows(holdout), tmp_path
     )
 
     # The gate rebuilds the Spark run's own test split: the candidate scores what training did.
@@ -145,6 +126,58 @@ def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_
     assert register.data.tags["validation_status"] == "passed"
     candidate = register.data.metrics["candidate_test_roc_auc"]
     assert candidate == pytest.approx(metrics["test_roc_auc"], abs=1e-12)
+
+
+def _spark_udf_matches_fresh_process(model_uri: str, rows: pd.DataFrame, tmp_path: Path) -> None:
+    """``predict -P engine=spark`` (spark_udf) and the model loaded in a fresh process without
+    Spark give the same answers on ``rows``."""
+    rows.to_parquet(tmp_path / "rows.parquet", index=False)
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "predict", "--env-manager", "local",
+        "--experiment-name", "tabular-training/predict", "-P", f"model_uri={model_uri}",
+        "-P", f"input={tmp_path / 'rows.parquet'}",
+        "-P", f"output={tmp_path / 'scored.parquet'}", "-P", "engine=spark", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_spark = pd.read_parquet(tmp_path / "scored.parquet").sort_values("customer_id")
+    alone = predict_in_fresh_process(model_uri, rows, tmp_path)
+    alone["customer_id"] = rows["customer_id"].to_numpy()
+    alone = alone.sort_values("customer_id")
+    assert on_spark["prediction"].tolist() == alone["prediction"].tolist()
+    np.testing.assert_allclose(
+        on_spark["probability_yes"].to_numpy(), alone["probability_yes"].to_numpy(), rtol=1e-12
+    )
+
+
+def _awkward_rows(holdout: pd.DataFrame) -> pd.DataFrame:
+    """Raw rows with gaps, an unseen category and a missing date."""
+    rows = holdout.drop(columns=["renewed"]).head(40).copy()
+    rows.loc[0, "plan"] = "enterprise"
+    rows.loc[1, "signup_date"] = None
+    rows.loc[2, "monthly spend"] = np.nan
+    return rows
+
+
+def test_pytorch_on_spark_through_mlflow_run_serves_like_single_node(tables, tmp_path):
+    train, single_file, holdout_path = tables
+    quick = ["-P", "target=renewed", "-P", "epochs=8"]
+    spark = ["-P", f"data={train}", *quick, "-P", "engine=spark", "-P", "num_processes=2"]
+    done, run = _run(tmp_path, "train_pytorch", *spark)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["engine"] == "spark"
+    history = MlflowClient().get_metric_history(run.info.run_id, "validation_loss")
+    assert len(history) == run.data.metrics["epochs_run"]
+    done, single = _run(tmp_path, "train_pytorch", "-P", f"data={single_file}", *quick)
+    assert done.returncode == 0, done.stderr[-3000:]
+    holdout = pd.read_parquet(holdout_path)
+    spark_auc = _holdout_auc(f"runs:/{run.info.run_id}/model", holdout, tmp_path)
+    single_auc = _holdout_auc(f"runs:/{single.info.run_id}/model", holdout, tmp_path)
+    assert spark_auc > 0.8
+    assert spark_auc == pytest.approx(single_auc, abs=0.05)  # other batches, other split
+    _spark_udf_matches_fresh_process(
+        f"runs:/{run.info.run_id}/model", _awkward_rows(holdout), tmp_path
+    )
 
 
 def _bad(kind: str, train: Path, tmp_path: Path) -> tuple[str, list[str], str]:
