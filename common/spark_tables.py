@@ -138,6 +138,8 @@ def _fields(struct: str) -> dict[str, str]:
 def spark_failure(exc: BaseException) -> str | None:
     """One line for a failed Spark job (a task or a barrier worker raised), else None."""
     names = {type(e).__name__ for e in _chain(exc)}
+    if names & {"Py4JNetworkError", "Py4JError"} and "Py4JJavaError" not in names:
+        return f"Spark's JVM is gone (killed, or out of memory?): {one_line(exc)}"
     if not names & {"Py4JJavaError", "PythonException", "SparkException", "XGBoostError"}:
         return None
     text = "\n".join(str(e) for e in _chain(exc))

@@ -71,6 +71,9 @@ def run_spark_trainer(
     with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
         seeding.seed_everything(args.seed)
         spark = spark_session.get_or_create("tabular-training", needed_for="engine=spark")
+        # Pinned now: MLflow otherwise asks the Spark session for the registry URI whenever it
+        # makes a client, which fails once the JVM is gone and would leave the run RUNNING.
+        mlflow.set_registry_uri(mlflow.get_registry_uri())
         from pyspark.sql import functions as sf
 
         spark_session.ship_code(spark)

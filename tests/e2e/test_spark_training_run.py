@@ -289,3 +289,44 @@ def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_
     run = runs_in(EXPERIMENT)[-1]
     assert run.info.status == "FAILED"
     assert "a Spark worker failed" in run.data.tags["failure_reason"]
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_when_spark_itself_dies_the_run_ends_failed_not_running(tables, tmp_path):
+    # Without the launcher, nothing else would end the run: the command must.
+    endless = ["--n-estimators", "1000000", "--early-stopping-rounds", "1000000"]
+    process = subprocess.Popen(
+        [str(BIN / "python"), "-m", "entrypoints.train_xgboost", "--data", str(tables[0]),
+         "--target", "renewed", "--engine", "spark", *endless],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "MLFLOW_EXPERIMENT_NAME": EXPERIMENT},
+    )  # fmt: skip
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if "training on Spark" in line:
+            break
+    time.sleep(5)
+    for pid in _children(process.pid):  # the JVM that spark-submit started
+        os.kill(pid, signal.SIGKILL)
+    rest, _ = process.communicate(timeout=300)
+    output.append(rest)
+    assert process.returncode == 1, "".join(output)[-3000:]
+    errors = [line for line in "".join(output).splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, "".join(output)[-3000:]
+    assert "Spark's JVM is gone" in errors[0]
+    run = runs_in(EXPERIMENT)[-1]
+    assert run.info.status == "FAILED"
+    assert "Spark's JVM is gone" in run.data.tags["failure_reason"]
