@@ -247,6 +247,20 @@ def test_engine_spark_without_pyspark_is_one_error_line(tables, tmp_path):
     assert runs_in(EXPERIMENT)[-1].info.status == "FAILED"
 
 
+def _ends_failed_in_one_line(process: subprocess.Popen, output: list[str], message: str) -> None:
+    """The command exits 1 within 5 minutes (no hang) with one ``error:`` line saying
+    ``message``, and its run is FAILED with it."""
+    rest, _ = process.communicate(timeout=300)
+    output.append(rest)
+    assert process.returncode == 1, "".join(output)[-3000:]
+    errors = [line for line in "".join(output).splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, "".join(output)[-3000:]
+    assert message in errors[0]
+    run = runs_in(EXPERIMENT)[-1]
+    assert run.info.status == "FAILED"
+    assert message in run.data.tags["failure_reason"]
+
+
 def _spark_python_workers() -> list[int]:
     """Process ids of this machine's Spark Python workers (and their daemon)."""
     pids = []
@@ -280,15 +294,7 @@ def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_
     time.sleep(3)
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
-    rest, _ = process.communicate(timeout=300)  # a hang fails here
-    output.append(rest)
-    assert process.returncode != 0
-    errors = [line for line in "".join(output).splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, "".join(output)[-3000:]
-    assert "a Spark worker failed" in errors[0]
-    run = runs_in(EXPERIMENT)[-1]
-    assert run.info.status == "FAILED"
-    assert "a Spark worker failed" in run.data.tags["failure_reason"]
+    _ends_failed_in_one_line(process, output, "a Spark worker failed")
 
 
 def _children(pid: int) -> list[int]:
@@ -321,12 +327,4 @@ def test_when_spark_itself_dies_the_run_ends_failed_not_running(tables, tmp_path
     time.sleep(5)
     for pid in _children(process.pid):  # the JVM that spark-submit started
         os.kill(pid, signal.SIGKILL)
-    rest, _ = process.communicate(timeout=300)
-    output.append(rest)
-    assert process.returncode == 1, "".join(output)[-3000:]
-    errors = [line for line in "".join(output).splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, "".join(output)[-3000:]
-    assert "Spark's JVM is gone" in errors[0]
-    run = runs_in(EXPERIMENT)[-1]
-    assert run.info.status == "FAILED"
-    assert "Spark's JVM is gone" in run.data.tags["failure_reason"]
+    _ends_failed_in_one_line(process, output, "Spark's JVM is gone")
