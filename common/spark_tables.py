@@ -166,6 +166,7 @@ class SparkTable:
     sample: data.TabularData
     sample_split: pd.Series  # each sample row's split
     rows: int
+    test_rows: int
     digest: str
     source: str
 
@@ -212,10 +213,12 @@ def load(
         raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
     label = sf.col(_quoted(target))
     everything = [sf.col(_quoted(c)) for c in frame.columns]
+    hashed = sf.pmod(sf.xxhash64(sf.lit(seed), *everything), sf.lit(_HASH_BUCKETS)) / _HASH_BUCKETS
     totals = frame.agg(
         sf.count(sf.lit(1)).alias("rows"),
         sf.count(label).alias("labelled"),
         sf.sum(sf.xxhash64(*everything).cast("decimal(38,0)")).alias("hash"),
+        sf.count(sf.when(hashed < test_size, 1)).alias("test"),  # the split below's test rows
     ).first()
     rows, labelled = totals["rows"], totals["labelled"]
     if rows == 0:
@@ -240,7 +243,6 @@ def load(
                 "engine=spark classifies into at most that many classes"
             )
         _check_classes(counts, target)
-    hashed = sf.pmod(sf.xxhash64(sf.lit(seed), *everything), sf.lit(_HASH_BUCKETS)) / _HASH_BUCKETS
     cut = test_size + (1.0 - test_size) * validation_fraction
     split = sf.when(hashed < test_size, "test").when(hashed < cut, "validation").otherwise("train")
     frame = frame.withColumn(SPLIT_COLUMN, split)
@@ -253,7 +255,7 @@ def load(
     if resolved == "classification" and len(prepared.classes) != len(counts):
         missing = sorted(set(map(str, counts)) - set(map(str, prepared.classes)))
         raise UserInputError(f"target column '{target}': classes {missing} missing from sample")
-    return SparkTable(frame, prepared, sample_split, rows, digest, source)
+    return SparkTable(frame, prepared, sample_split, rows, totals["test"], digest, source)
 
 
 def _quoted(name: str) -> str:
@@ -339,14 +341,13 @@ def label_codes(labels: pd.Series, classes: list | None) -> np.ndarray:
 
 def held_out_rows(table: SparkTable, *, seed: int) -> tuple[DataFrame, int]:
     """The test split's rows (a seeded sample of ``MAX_SCORED_ROWS`` when it has more), and
-    how many test rows the table has."""
+    how many test rows the table has (counted by ``load``'s pass over the table)."""
     from pyspark.sql import functions as sf
 
     test = table.frame.filter(sf.col(SPLIT_COLUMN) == "test")
-    total = test.count()
-    if total > MAX_SCORED_ROWS:
-        test = test.sample(fraction=MAX_SCORED_ROWS / total, seed=seed)
-    return test, total
+    if table.test_rows > MAX_SCORED_ROWS:
+        test = test.sample(fraction=MAX_SCORED_ROWS / table.test_rows, seed=seed)
+    return test, table.test_rows
 
 
 def training_shares(table: SparkTable) -> np.ndarray | float:
