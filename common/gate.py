@@ -60,12 +60,17 @@ def held_out(run) -> tuple[data.TabularData, data.Split]:
     missing += [k for k in ("target", "task") if k not in tags]
     if missing:
         raise UserInputError(f"run {run.info.run_id} lacks data parameter(s)/tag(s) {missing}")
-    # The columns' roles as the run had them: a column it forced in may be dropped by default.
-    overrides = {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
-    table = data.load(params["data"], target=tags["target"], task=tags["task"], overrides=overrides)
+    table = data.load(
+        params["data"], target=tags["target"], task=tags["task"], overrides=_overrides(params)
+    )
     _check_unchanged(run, table.digest)
     split = data.split(table, test_size=float(params["test_size"]), seed=int(params["seed"]))
     return table, split
+
+
+def _overrides(params: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """The column roles the run was given: a column it forced in may be dropped by default."""
+    return {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
 
 
 def _check_unchanged(run, digest: str) -> None:
@@ -280,13 +285,13 @@ def _judge_on_spark(
     from common.spark_training import worker_errors
 
     params, tags = launcher.given_params(run), run.data.tags
-    overrides = {flag: parse_names(params.get(flag, "")) for flag in OVERRIDES}
     spark = spark_session.get_or_create(
         "tabular-training-gate", needed_for="the gate of a Spark run"
     )
     with worker_errors():
         table = spark_tables.load(
-            spark, params["data"], target=tags["target"], task=tags["task"], overrides=overrides,
+            spark, params["data"], target=tags["target"], task=tags["task"],
+            overrides=_overrides(params),
             test_size=float(params["test_size"]),
             validation_fraction=float(params.get("validation_fraction", 0.0)),
             seed=int(params["seed"]),
