@@ -3,6 +3,7 @@ the same servable model as single node, the same gate, and bad input refused in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -275,6 +276,15 @@ def _spark_python_workers() -> list[int]:
     return pids
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) that process ``pid`` has used; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_path):
     endless = ["-P", "n_estimators=1000000", "-P", "early_stopping_rounds=1000000"]
     process = subprocess.Popen(
@@ -284,16 +294,25 @@ def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     output = []
-    for line in process.stdout:  # until the barrier stage has started its Python workers
+    for line in process.stdout:  # until the training stage is about to start
         output.append(line)
         if "training on Spark" in line:
             break
+    # Python workers are forked per stage and reused, so workers of the preprocessing stages may
+    # sit idle beside the training ones (from a second daemon, even): kill them all once one of
+    # them is busy training, i.e. has used a second of CPU since now.
+    started = {pid: _cpu_seconds(pid) for pid in _spark_python_workers()}
     deadline = time.monotonic() + 120
-    while not (workers := _spark_python_workers()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(3)
+    while time.monotonic() < deadline:
+        workers = {pid: _cpu_seconds(pid) for pid in _spark_python_workers()}
+        if any(cpu - started.setdefault(pid, cpu) >= 1.0 for pid, cpu in workers.items()):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("no Spark Python worker started training:\n" + "".join(output)[-3000:])
     for pid in workers:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     _ends_failed_in_one_line(process, output, "a Spark worker failed")
 
 
