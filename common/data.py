@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from common.columns import Roles, decide
 from common.errors import UserInputError, one_line
-from common.preprocessing import normalize_features
 
 BUILTIN_DATASETS = ("breast_cancer", "wine", "iris", "digits", "diabetes")
 TASKS = ("auto", "classification", "regression")
@@ -286,6 +284,8 @@ def prepare(
     unwanted = [c for c in (overrides or {}).get("drop", ()) if c in features.columns]
     _check_features(features.drop(columns=unwanted), source)
     roles = decide(features, overrides)
+    from common.preprocessing import normalize_features  # sklearn: only once a table is read
+
     features = normalize_features(features, roles)
     return TabularData(features, y, target, resolved, classes, roles, source, name, frame)
 
@@ -383,6 +383,8 @@ def holdout(X: pd.DataFrame, y: np.ndarray, *, fraction: float, seed: int, strat
     Args:
         stratify: The task; classification splits keep the class proportions.
     """
+    from sklearn.model_selection import train_test_split  # not for commands that only name data
+
     try:
         X_a, X_b, y_a, y_b = train_test_split(
             X,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
 
 from common import business
 
@@ -43,6 +42,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         y_true: Encoded labels 0..K-1.
         proba: Class probabilities, shape (n, K).
     """
+    from sklearn import metrics as skm  # not for commands that only name the metrics
+
     n_classes = proba.shape[1]
     labels = np.arange(n_classes)
     y_pred = proba.argmax(axis=1)
@@ -64,6 +65,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Root mean squared error, mean absolute error and R²."""
+    from sklearn import metrics as skm
+
     return {
         "test_rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
         "test_mae": float(skm.mean_absolute_error(y_true, y_pred)),
