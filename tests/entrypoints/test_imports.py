@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,12 +27,16 @@ print(json.dumps({"code": code, "loaded": loaded}))
 """
 
 
-def _loaded_after(entry_point: str, argv: list[str], tmp_path) -> set[str]:
+def _loaded_after(
+    entry_point: str, argv: list[str], tmp_path, watched: tuple[str, ...] = FRAMEWORKS
+) -> set[str]:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, f"entrypoints.{entry_point}", json.dumps(FRAMEWORKS),
+        [sys.executable, "-c", SCRIPT, f"entrypoints.{entry_point}", json.dumps(watched),
          *argv],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
-        env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"},
+        # the venv's python only for the pipeline's steps (`mlflow run` children)
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+             "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"},
     )  # fmt: skip
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["code"] == 0, done.stderr[-3000:]
@@ -49,3 +54,12 @@ def test_a_trainer_imports_its_own_framework_only(name, tmp_path):
 def test_tune_adds_hyperopt_only(tmp_path):
     argv = ["--trainer", "sklearn", "--max-evals", "2"]
     assert _loaded_after("tune", argv, tmp_path) == {"hyperopt"}
+
+
+@pytest.mark.slow
+def test_the_pipeline_process_imports_no_training_stack(tmp_path):
+    # main only parses, launches its steps (each its own process) and reads their runs: the
+    # scikit-learn stack, plots and skops would be ~0.5 s on the pipeline's critical path.
+    argv = ["--tune", "false", "--trainer", "sklearn", "--train-params", "n_estimators=10",
+            "--env-manager", "local"]  # fmt: skip
+    assert _loaded_after("main", argv, tmp_path, ("sklearn", "skops", "matplotlib")) == set()
