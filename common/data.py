@@ -1,7 +1,8 @@
 """Loading, validating and splitting tabular data, from scikit-learn's bundled sets or a file.
 
-``data`` is ``builtin:<name>`` or a path/URI to a CSV or Parquet file: a local path,
-``file://...``, or any URI MLflow can download (``s3://``, ``dbfs:/``, ``runs:/``, ...).
+``data`` is ``builtin:<name>`` or a path/URI to a CSV or Parquet file, or to a folder of Parquet
+files (as Spark writes a table): a local path, ``file://...``, or any URI MLflow can download
+(``s3://``, ``dbfs:/``, ``runs:/``, ...).
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
     if data.startswith("builtin:"):
         return _read_builtin(data.removeprefix("builtin:"))
     path = localize(data)
-    kind = SUFFIXES.get(path.suffix.lower())
+    kind = "parquet" if path.is_dir() else SUFFIXES.get(path.suffix.lower())
+    if path.is_dir() and not any(p.suffix.lower() in (".parquet", ".pq") for p in path.rglob("*")):
+        raise UserInputError(f"data '{data}': a folder, but with no .parquet files in it")
     if kind is None:
         raise UserInputError(
             f"data '{data}': unsupported file type '{path.suffix}'; expected one of "
@@ -181,7 +184,8 @@ def _read_builtin(name: str) -> tuple[pd.DataFrame, str, str]:
 
 
 def localize(data: str) -> Path:
-    """A local file for ``data``: a path, a ``file://`` URI, or any URI MLflow downloads."""
+    """A local file or folder for ``data``: a path, a ``file://`` URI, or any URI MLflow
+    downloads."""
     parsed = urllib.parse.urlparse(data)
     if parsed.scheme == "file":
         path = Path(urllib.parse.unquote(parsed.path))
@@ -199,7 +203,7 @@ def localize(data: str) -> Path:
         path = Path(local)
     else:
         path = Path(data).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise UserInputError(f"data '{data}': no such file ({path.resolve()})")
     return path
 

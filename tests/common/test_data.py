@@ -58,6 +58,34 @@ def test_file_uri_and_parquet_give_the_same_table(tmp_path, churn_csv):
     assert from_uri.source == churn_csv.as_uri()
 
 
+def test_a_folder_of_parquet_files_is_one_table_as_spark_writes_it(tmp_path, churn_csv):
+    frame = pd.read_csv(churn_csv)
+    folder = tmp_path / "churn"
+    folder.mkdir()
+    half = len(frame) // 2
+    frame.iloc[:half].to_parquet(folder / "part-00000.parquet", index=False)
+    frame.iloc[half:].to_parquet(folder / "part-00001.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")  # Spark's marker: not a data file
+    from_folder = data.load(str(folder), target="churn")
+    from_file = data.load(str(churn_csv), target="churn")
+    pd.testing.assert_frame_equal(from_folder.features, from_file.features, check_dtype=False)
+    assert from_folder.name == "churn"
+    assert from_folder.digest == data.load(folder.as_uri(), target="churn").digest
+
+
+def test_a_folder_without_parquet_files_or_with_clashing_types_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match=r"no \.parquet files"):
+        data.load(str(tmp_path / "empty"), target="y")
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]}).to_parquet(clash / "a.parquet")
+    pd.DataFrame({"x": ["one", "two"], "y": [1, 0]}).to_parquet(clash / "b.parquet")
+    with pytest.raises(UserInputError, match=r"could not read it as parquet") as raised:
+        data.load(str(clash), target="y")
+    assert "\n" not in str(raised.value)
+
+
 def test_digest_changes_with_content_and_only_with_content(churn_csv):
     frame = pd.read_csv(churn_csv)
     first = data.prepare(frame, target="churn", task="auto", source="a", name="a").digest
