@@ -190,10 +190,12 @@ def localize(data: str) -> Path:
     if parsed.scheme == "file":
         path = Path(urllib.parse.unquote(parsed.path))
     elif parsed.scheme in ("http", "https"):
+        print(f"downloading {data}", flush=True)
         path = _download(data, parsed)
     elif "://" in data or parsed.scheme in ("dbfs", "runs", "models"):
         import mlflow
 
+        print(f"downloading {data}", flush=True)
         try:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=data, dst_path=tempfile.mkdtemp(prefix="data-")

@@ -261,6 +261,11 @@ def judge(
     params = launcher.given_params(run)
     settings = business.settings_of(params)  # the champion is judged by the same costs
     candidate_uri = f"runs:/{run.info.run_id}/model"
+    scoring_what = ["the candidate", *([f"the champion {champion_uri}"] if champion_uri else []),
+                    *(["the baseline"] if baseline else [])]  # fmt: skip
+    listed = ", ".join(scoring_what[:-1]) + " and " if len(scoring_what) > 1 else ""
+    listed += scoring_what[-1]
+    print(f"gate: scoring {listed} on the run's test split", flush=True)
     if params.get("engine") == "spark":
         candidate, floor, scored = _judge_on_spark(
             run, metric, settings, candidate_uri, champion_uri, baseline=baseline

@@ -179,6 +179,8 @@ def log_servable(
 ) -> None:
     """Log the pyfunc with its input example and schema from ``table``'s rows at those indexes,
     and its size as ``model_size_mb``."""
+    print("logging the model: preprocessor, estimator, signature, example, pinned requirements",
+          flush=True)  # fmt: skip
     info = pyfunc.log_model(
         spec=model_spec(trainer, table),
         preprocessor=preprocessor,

@@ -57,10 +57,14 @@ def test_first_registration_passes_and_promotion_moves_champion():
 
 def test_a_worse_model_is_refused_and_champion_stays(capsys):
     good = _train()
+    out = capsys.readouterr().out  # each long step says what it does before doing it
+    assert out.index("features:") < out.index("logging the model") < out.index("test_accuracy=")
     assert register.main(["--run-id", good, "--model-name", NAME, "--promote", "true"]) == 0
+    assert "gate: scoring the candidate and the baseline on" in capsys.readouterr().out
     bad = _train("--max-depth", "1", "--n-estimators", "1", "--max-features", "0.05")
     assert register.main(["--run-id", bad, "--model-name", NAME, "--promote", "true"]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert f"gate: scoring the candidate, the champion models:/{NAME}/1 and the baseline" in out
     assert "refused by the validation gate: champion: test_roc_auc=" in err
     assert "vs champion's" in err
     assert len(_versions()) == 1
