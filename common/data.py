@@ -281,7 +281,7 @@ def prepare(
         raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
     raw_y = frame[target]
     _check_target_present(raw_y, target)
-    resolved = _infer_task(raw_y) if task == "auto" else task
+    resolved = infer_task(raw_y) if task == "auto" else task
     if resolved == "regression":
         y, classes = _regression_target(raw_y, target), None
     else:
@@ -309,7 +309,9 @@ def _check_target_present(y: pd.Series, target: str) -> None:
         )
 
 
-def _infer_task(y: pd.Series) -> str:
+def infer_task(y: pd.Series) -> str:
+    """``task=auto``: classification for labels that are not numbers, booleans, or integers with
+    at most ``MAX_AUTO_CLASSES`` distinct values; regression otherwise."""
     if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
         return "classification"
     values = y.to_numpy(dtype="float64")
@@ -335,7 +337,7 @@ def _classification_target(y: pd.Series, target: str) -> tuple[np.ndarray, list]
     if pd.api.types.is_float_dtype(y) and not np.all(np.isfinite(y.to_numpy())):
         raise UserInputError(f"target column '{target}' has infinite value(s)")
     codes, uniques = pd.factorize(y, sort=True)
-    classes = [_plain(v) for v in uniques]
+    classes = [plain_label(v) for v in uniques]
     if len(classes) < 2:
         raise UserInputError(
             f"target column '{target}' has a single class {classes[0]!r}; "
@@ -351,7 +353,7 @@ def _classification_target(y: pd.Series, target: str) -> tuple[np.ndarray, list]
     return codes.astype("int64"), classes
 
 
-def _plain(value):
+def plain_label(value):
     """A JSON-friendly Python scalar for a label (NumPy ints and floats become int/float)."""
     return value.item() if isinstance(value, np.generic) else value
 

@@ -53,6 +53,10 @@ def get_or_create(app_name: str, *, needed_for: str):
     return session
 
 
+# The archive ``ship_code`` adds; Spark puts it in each executor's working folder by this name.
+CODE_ARCHIVE = "tabular_code.zip"
+
+
 def ship_code(spark) -> None:
     """Send ``common/`` and ``trainers/`` to the executors of a cluster (a local session's
     workers import them from the project through PYTHONPATH already)."""
@@ -69,5 +73,6 @@ def ship_code(spark) -> None:
             os.path.join(staging, package),
             ignore=shutil.ignore_patterns("__pycache__"),
         )
-    archive = shutil.make_archive(os.path.join(folder, "tabular_code"), "zip", staging)
+    stem = CODE_ARCHIVE.removesuffix(".zip")
+    archive = shutil.make_archive(os.path.join(folder, stem), "zip", staging)
     spark.sparkContext.addPyFile(archive)

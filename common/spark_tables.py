@@ -235,7 +235,7 @@ def load(
     counts = _label_counts(frame, target)
     resolved = task
     if task == "auto":
-        resolved = data._infer_task(pd.Series(list(counts))) if counts else "regression"
+        resolved = data.infer_task(pd.Series(list(counts))) if counts else "regression"
     if resolved == "classification":
         if counts is None:
             raise UserInputError(
@@ -335,7 +335,7 @@ def label_codes(labels: pd.Series, classes: list | None) -> np.ndarray:
     if classes is None:
         return pd.to_numeric(labels).to_numpy("float64")
     lookup = {value: code for code, value in enumerate(classes)}
-    codes = labels.map(lambda v: lookup.get(data._plain(v), lookup.get(v, np.nan)))
+    codes = labels.map(lambda v: lookup.get(data.plain_label(v), lookup.get(v, np.nan)))
     return codes.to_numpy("float64")
 
 
@@ -359,7 +359,7 @@ def training_shares(table: SparkTable) -> np.ndarray | float:
     if sample.classes is None:
         return float(rows.agg(sf.avg(_quoted(sample.target))).first()[0])
     counts = dict(rows.groupBy(_quoted(sample.target)).count().collect())
-    lookup = {data._plain(k): v for k, v in counts.items()}
+    lookup = {data.plain_label(k): v for k, v in counts.items()}
     values = np.array([lookup.get(c, 0) for c in sample.classes], dtype="float64")
     return values / values.sum()
 
