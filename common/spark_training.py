@@ -110,6 +110,8 @@ def run_spark_trainer(
                 tracking_uri=mlflow.get_tracking_uri(),
             )  # fmt: skip
         _check_classes_trained(estimator, sample.classes, trainer)
+        if getattr(args, "autolog", False) and hasattr(spark_module, "autolog_params"):
+            tracking.log_params(spark_module.autolog_params(estimator))
         logged = getattr(spark_module, "LOGS_STEPS", False)
         steps = _log_history(run.info.run_id, history, trainer, already_logged=logged)
         report, summary = spark_module.fit_report(estimator, history)

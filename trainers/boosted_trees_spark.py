@@ -70,6 +70,17 @@ def train(
     return model._xgb_sklearn_model, history
 
 
+def autolog_params(model) -> dict[str, object]:
+    """``-P autolog=true``: what ``mlflow.xgboost.autolog`` logs for a single-node fit, the
+    booster's parameters and its round budget. The workers train the booster, where autologging
+    cannot see it, so the driver logs them from the fitted model."""
+    return {
+        **model.get_xgb_params(),
+        "num_boost_round": model.n_estimators,
+        "early_stopping_rounds": model.early_stopping_rounds,
+    }
+
+
 def fit_report(model, history: dict) -> tuple[dict[str, float], str]:
     """Rounds run and the best round (0-based), and a summary line."""
     rounds = len(next(iter(history.values())))

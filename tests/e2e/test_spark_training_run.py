@@ -100,6 +100,11 @@ def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_
     assert len(history) == metrics["rounds_run"]
     plots = {a.path for a in MlflowClient().list_artifacts(first.info.run_id, "plots")}
     assert {"plots/learning_curve.png", "plots/roc_curve.png"} <= plots
+    # autolog=true (the default) logs the booster's parameters, as single node's autologging
+    params = first.data.params
+    assert params["objective"] == "binary:logistic"
+    assert params["tree_method"] == "hist"
+    assert params["num_boost_round"] == params["n_estimators"] == "80"
 
     done, again = _run(tmp_path, "train_xgboost", *spark)  # the same seed: the same model
     assert done.returncode == 0, done.stderr[-3000:]
