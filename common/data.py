@@ -133,9 +133,12 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
     if data.startswith("builtin:"):
         return _read_builtin(data.removeprefix("builtin:"))
     path = localize(data)
-    kind = "parquet" if path.is_dir() else SUFFIXES.get(path.suffix.lower())
-    if path.is_dir() and not any(p.suffix.lower() in (".parquet", ".pq") for p in path.rglob("*")):
-        raise UserInputError(f"data '{data}': a folder, but with no .parquet files in it")
+    if path.is_dir():  # a table as Spark writes it: its Parquet files read as one
+        kind = "parquet"
+        if not any(SUFFIXES.get(p.suffix.lower()) == kind for p in path.rglob("*")):
+            raise UserInputError(f"data '{data}': a folder, but with no .parquet files in it")
+    else:
+        kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise UserInputError(
             f"data '{data}': unsupported file type '{path.suffix}'; expected one of "
