@@ -233,16 +233,14 @@ def _rank_entry():
     see the code ``common.spark_session.ship_code`` gave Spark's own Python workers, so it adds
     that archive (in the executor's working folder, where Spark puts added files) to the path.
     """
-    from common.spark_session import CODE_ARCHIVE
-
-    name = CODE_ARCHIVE  # a plain string in the closure: shipped by value with ``run``
+    from common.spark_session import CODE_ARCHIVE  # a string in ``run``'s closure, shipped with it
 
     def run(spec: dict) -> dict:
         import importlib
         import os
         import sys
 
-        archive = os.path.abspath(name)
+        archive = os.path.abspath(CODE_ARCHIVE)
         if os.path.exists(archive) and archive not in sys.path:
             sys.path.insert(0, archive)
         return importlib.import_module("trainers.mlp_spark")._train_reporting(spec)
