@@ -281,13 +281,19 @@ def _spark_python_workers() -> list[int]:
     return pids
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (``[1]`` the parent, ``[11]``
+    and ``[12]`` user and system CPU ticks); None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (OSError, ValueError):
+        return None
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) that process ``pid`` has used; 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_path):
@@ -325,11 +331,7 @@ def _children(pid: int) -> list[int]:
     """Process ids whose parent is ``pid``."""
     found = []
     for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
-            continue
-        if entry.name.isdigit() and int(stat.rpartition(")")[2].split()[1]) == pid:
+        if entry.name.isdigit() and (fields := _stat(entry.name)) and int(fields[1]) == pid:
             found.append(int(entry.name))
     return found
 
