@@ -62,3 +62,30 @@ def test_a_model_logged_before_the_trainers_library_loads_and_predicts_as_it_did
     assert in_process["prediction"].isin(["yes", "no"]).all()
     assert fresh["prediction"].tolist() == in_process["prediction"].tolist()
     pd.testing.assert_series_equal(fresh["probability_yes"], in_process["probability_yes"])
+
+
+# A train_xgboost model (10 rounds, renewals table: a date, a boolean, a text and two number
+# columns) logged at commit 64e9074, the last tree before the run layer moved out of common/
+# (issue 20); beside it the predictions it gave then for the table's first 20 rows.
+MODEL_BEFORE_JOBS = PROJECT_ROOT / "tests" / "fixtures" / "model_logged_at_64e9074.tar.gz"
+
+
+def test_a_model_logged_before_the_run_layer_moved_predicts_what_it_predicted_then(
+    tmp_path, isolated_sys_path
+):
+    with tarfile.open(MODEL_BEFORE_JOBS) as archive:
+        archive.extractall(tmp_path, filter="data")
+    model_dir = tmp_path / "model"
+    assert sorted(p.name for p in (model_dir / "code").iterdir()) == ["common", "trainers"]
+    then = pd.read_csv(tmp_path / "model_predictions_at_64e9074.csv")
+    table = PROJECT_ROOT / "data" / "renewals_sample.csv"
+    rows = pd.read_csv(table).drop(columns="renewed").head(len(then))
+    # Its own code, in a process that has never imported this checkout's.
+    fresh = predict_in_fresh_process(str(model_dir), rows, _elsewhere(tmp_path))
+    # This checkout's code already imported.
+    in_process = mlflow.pyfunc.load_model(str(model_dir)).predict(rows)
+    assert Path(sys.modules["common.pyfunc"].__file__) == PROJECT_ROOT / "common" / "pyfunc.py"
+    for predicted in (fresh, in_process):
+        assert predicted["prediction"].tolist() == then["prediction"].tolist()
+        for column in ("probability_no", "probability_yes"):
+            assert predicted[column].to_numpy() == pytest.approx(then[column].to_numpy(), abs=1e-6)
