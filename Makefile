@@ -19,7 +19,7 @@ PARAMS := $(if $(DATA),-P data=$(if $(wildcard $(DATA)),$(abspath $(DATA)),$(DAT
 # The experiment follows the naming convention: main -> pipeline, train_* -> train, else its name.
 STAGE ?= $(if $(filter main,$(ENTRY)),pipeline,$(if $(filter train_%,$(ENTRY)),train,$(ENTRY)))
 
-.PHONY: venv run ui test lint format lock
+.PHONY: venv run ui test lint format lock mlproject
 
 $(STAMP): requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,7 @@ format: venv
 # Regenerate both locks from the direct pins in pyproject.toml in throwaway environments.
 lock:
 	bash tools/lock.sh
+
+# Regenerate MLproject's commands from each entry point's declared parameters.
+mlproject: venv
+	$(BIN)/python tools/mlproject.py
