@@ -24,9 +24,10 @@ import pandas as pd
 from sklearn.datasets import make_classification
 
 import trainers
-from common import data, training
+from common import data
 from common.step_metrics import StepMetricsLogger
 from entrypoints import train_pytorch, train_xgboost
+from jobs import training
 
 XGBOOST, PYTORCH = trainers.get("xgboost"), trainers.get("pytorch")
 

@@ -26,6 +26,7 @@ from sklearn.datasets import make_classification
 
 from common import data
 from entrypoints import tune
+from jobs import tuning
 from trainers import random_forest
 
 
@@ -37,7 +38,7 @@ def tracking_overhead(n_trials: int) -> None:
     )
     space = {**random_forest.search_space(), "n_estimators": 20}
     with mlflow.start_run() as parent:
-        objective = tune.Objective(
+        objective = tuning.Objective(
             trainer="sklearn", task="classification", seed=0, metric="test_roc_auc", fit=fit,
             tracking_uri=mlflow.get_tracking_uri(), experiment_id=parent.info.experiment_id,
             parent_run_id=parent.info.run_id, threads=1,
@@ -50,7 +51,7 @@ def tracking_overhead(n_trials: int) -> None:
         timings = {}
         for name, fn in (
             ("plain hyperopt loop", plain),
-            ("tune.Objective (nested runs)", objective),
+            ("tuning.Objective (nested runs)", objective),
         ):
             warm_up = {"n_estimators": 20, "max_depth": None, "min_samples_leaf": 1}
             fn({**warm_up, "max_features": 0.5})
@@ -62,7 +63,7 @@ def tracking_overhead(n_trials: int) -> None:
     print(f"Tracking overhead, {n_trials} trials (RandomForest, 20 trees, breast_cancer):")
     for name, seconds in timings.items():
         print(f"  {name:30s} {seconds:6.2f} s  {seconds / base:5.2f}x")
-    per_trial = (timings["tune.Objective (nested runs)"] - base) / n_trials * 1000
+    per_trial = (timings["tuning.Objective (nested runs)"] - base) / n_trials * 1000
     print(f"  overhead per trial: {per_trial:.0f} ms")
 
 

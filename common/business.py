@@ -21,8 +21,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from common import cli
 from common.errors import UserInputError
+from common.params import hyperparameter, non_negative_float
 
 GREATER_IS_BETTER = {"test_expected_cost": False}
 TASK = {"test_expected_cost": "classification"}  # the task each applies to
@@ -33,11 +33,11 @@ CLASSES = {"test_expected_cost": 2}  # the number of classes it needs, where it 
 class Settings:
     """The business metric's parameters, logged as run parameters like any other."""
 
-    cost_fp: float = cli.hyperparameter(
-        1.0, cli.non_negative_float, "cost of a false positive (binary classification)"
+    cost_fp: float = hyperparameter(
+        1.0, non_negative_float, "cost of a false positive (binary classification)"
     )
-    cost_fn: float = cli.hyperparameter(
-        1.0, cli.non_negative_float, "cost of a false negative (binary classification)"
+    cost_fn: float = hyperparameter(
+        1.0, non_negative_float, "cost of a false negative (binary classification)"
     )
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = PROJECT_ROOT / "requirements.lock"
 # What every logged model needs to load and predict, whatever its framework.
 MODEL_BASE_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "skops")
+# The one list of the code a logged model ships (its code_paths): what loading and predicting
+# import. Nothing in it may import argparse or signal handling (tests/test_layout.py).
+MODEL_CODE = ("common", "trainers")
+# What Spark's Python workers import for a job besides: a tuning trial is jobs.tuning.Objective.
+JOB_CODE = (*MODEL_CODE, "jobs")
 
 
 def normalize_name(name: str) -> str:
@@ -42,3 +49,13 @@ def model_requirements(*extra_packages: str, lock_file: Path = LOCK_FILE) -> lis
     if missing:
         raise ValueError(f"{lock_file} has no pin for {', '.join(missing)}")
     return [f"{n}=={pins[normalize_name(n)]}" for n in names] + [f"-c {lock_file}"]
+
+
+def write_code_archive(path: Path, packages: Sequence[str] = MODEL_CODE) -> Path:
+    """Zip ``packages`` (every Python file, sub-packages included, no caches) at ``path``, the
+    form Spark's ``addPyFile`` puts on its Python workers' path."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for package in packages:
+            for file in sorted((PROJECT_ROOT / package).rglob("*.py")):
+                archive.write(file, file.relative_to(PROJECT_ROOT).as_posix())
+    return path

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from pathlib import Path
 
-from common.environment import PROJECT_ROOT
+from common.environment import MODEL_CODE, PROJECT_ROOT, write_code_archive
 from common.errors import UserInputError
 
 
@@ -58,21 +59,11 @@ CODE_ARCHIVE = "tabular_code.zip"
 
 
 def ship_code(spark) -> None:
-    """Send ``common/`` and ``trainers/`` to the executors of a cluster (a local session's
-    workers import them from the project through PYTHONPATH already)."""
+    """Send the model's code (``common.environment.MODEL_CODE``) to the executors of a cluster
+    (a local session's workers import it from the project through PYTHONPATH already)."""
     if spark.sparkContext.master.startswith("local"):
         return
-    import shutil
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="tabular-code-")
-    staging = os.path.join(folder, "code")
-    for package in ("common", "trainers"):
-        shutil.copytree(
-            PROJECT_ROOT / package,
-            os.path.join(staging, package),
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    stem = CODE_ARCHIVE.removesuffix(".zip")
-    archive = shutil.make_archive(os.path.join(folder, stem), "zip", staging)
-    spark.sparkContext.addPyFile(archive)
+    folder = Path(tempfile.mkdtemp(prefix="tabular-code-"))
+    spark.sparkContext.addPyFile(str(write_code_archive(folder / CODE_ARCHIVE, MODEL_CODE)))

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import mlflow
-
 import trainers
-from common import cli, plots, training
-from common.step_metrics import StepMetricsLogger
+from jobs import cli, training
 
 TRAINER = trainers.get("pytorch")
 
@@ -26,20 +23,7 @@ def build_parser() -> cli.StrictParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_main(lambda: _run(build_parser().parse_args(argv)))
-
-
-def _run(args) -> int:
-    def device_tag() -> dict[str, str]:
-        return {"device": TRAINER.module.device_name(args.device)}
-
-    def learning_curve(steps: StepMetricsLogger, estimator) -> None:
-        figure = plots.learning_curve_figure(
-            steps.history, ("train_loss", "validation_loss"), best_step=estimator.best_epoch
-        )
-        mlflow.log_figure(figure, "plots/learning_curve.png")
-
-    return training.run_trainer(TRAINER, args, tags=device_tag, after_fit=learning_curve)
+    return cli.run_main(lambda: training.run_trainer(TRAINER, build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

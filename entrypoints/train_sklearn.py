@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import trainers
-from common import cli, training
+from jobs import cli, training
 
 TRAINER = trainers.get("sklearn")
 

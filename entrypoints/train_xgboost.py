@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import mlflow
-
 import trainers
-from common import cli, plots, training
-from common.step_metrics import StepMetricsLogger
+from jobs import cli, training
 
 TRAINER = trainers.get("xgboost")
 
@@ -26,21 +23,7 @@ def build_parser() -> cli.StrictParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_main(
-        lambda: training.run_trainer(
-            TRAINER, build_parser().parse_args(argv), after_fit=_learning_curve
-        )
-    )
-
-
-def _learning_curve(steps: StepMetricsLogger, model) -> None:
-    """Log the train and validation metric per round, the best (kept) round marked."""
-    names = sorted(steps.history)  # train_<metric>, validation_<metric>
-    metric = names[0].removeprefix("train_")
-    figure = plots.learning_curve_figure(
-        steps.history, names, best_step=model.best_iteration, step_label="round", ylabel=metric
-    )
-    mlflow.log_figure(figure, "plots/learning_curve.png")
+    return cli.run_main(lambda: training.run_trainer(TRAINER, build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

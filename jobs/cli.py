@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import dataclasses
+import functools
 import gc
-import math
 import os
 import signal
 import sys
@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from common import business, params
 from common.columns import OVERRIDES
 from common.data import BUILTIN_DATASETS, TASKS
 from common.errors import UserInputError, WorkerError, access_refused
@@ -52,89 +53,35 @@ class StrictParser(argparse.ArgumentParser):
         raise UserInputError(f"{self.prog}: {message}")
 
 
-def _number(kind: type, text: str):
-    if not text.isascii():  # int() and float() take other scripts' digits, e.g. '３'
-        raise argparse.ArgumentTypeError(f"expected {kind.__name__} in ASCII digits, got {text!r}")
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+def flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` (a ``common.params`` value type) as an argparse ``type=``: its
+    ``ParameterValueError`` becomes argparse's error, so the message names what was expected."""
+
+    @functools.wraps(parse)
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except params.ParameterValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A random seed: an integer in [0, 2**32 - 1], the range NumPy and scikit-learn accept."""
-    value = _number(int, text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 4294967295, got {text!r}")
-    return value
-
-
-def optional_positive_int(text: str) -> int | None:
-    """``None`` (no limit) or an integer >= 1."""
-    return None if text == "None" else positive_int(text)
-
-
-def positive_int_list(text: str) -> tuple[int, ...]:
-    """Comma-separated integers >= 1, e.g. ``128,64``."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        return tuple(positive_int(p) for p in parts)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers >= 1 (e.g. 128,64), got {text!r}"
-        ) from None
+positive_int = flag_type(params.positive_int)
+non_negative_int = flag_type(params.non_negative_int)
+seed = flag_type(params.seed)
+optional_positive_int = flag_type(params.optional_positive_int)
+positive_int_list = flag_type(params.positive_int_list)
+non_negative_float = flag_type(params.non_negative_float)
+optional_float = flag_type(params.optional_float)
+boolean = flag_type(params.boolean)
 
 
 def float_in(
     low: float, high: float, *, low_open: bool = True, high_open: bool = True
 ) -> Callable[[str], float]:
-    """A converter accepting floats inside an interval (open ends by default)."""
-
-    def convert(text: str) -> float:
-        value = _number(float, text)
-        above = value > low if low_open else value >= low
-        below = value < high if high_open else value <= high
-        if not (above and below):
-            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
-        return value
-
-    return convert
-
-
-non_negative_float = float_in(0.0, float("inf"), low_open=False)
-
-
-def optional_float(text: str) -> float | None:
-    """``None`` (no threshold) or a finite number."""
-    return None if text == "None" else float_in(float("-inf"), float("inf"))(text)
-
-
-def boolean(text: str) -> bool:
-    """``true`` or ``false`` (any case)."""
-    lowered = text.lower()
-    if lowered not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return lowered == "true"
+    """``common.params.float_in`` as an argparse ``type=``."""
+    return flag_type(params.float_in(low, high, low_open=low_open, high_open=high_open))
 
 
 def build_parser(doc: str, *, default_data: str) -> StrictParser:
@@ -172,8 +119,6 @@ def build_parser(doc: str, *, default_data: str) -> StrictParser:
             f"--{flag}", default="", metavar="COLUMNS",
             help="columns to leave out" if flag == "drop" else f"columns to treat as {flag}",
         )  # fmt: skip
-    from common import business  # it declares its parameters with this module's helpers
-
     add_hyperparameters(parser, business.Settings, "business metric (common/business.py)")
     run = parser.add_argument_group("tracking")
     run.add_argument("--run-name", default="", help="default: <model_type>_v<N>")
@@ -190,34 +135,15 @@ def add_autolog_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def hyperparameter(
-    default: Any, parse: Callable[[str], Any], help: str = "", *, choices: Sequence[str] = ()
-) -> Any:
-    """A field of a trainer's ``Params``: its default, how its flag's text is parsed, its help.
-
-    The dataclass is the single declaration: ``add_hyperparameters`` builds the flags from it and
-    tests/entrypoints/test_mlproject.py checks MLproject's defaults parse to the same values.
-    """
-    metadata = {"parse": parse, "help": help, "choices": tuple(choices)}
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def as_parameter_text(value: Any) -> str:
-    """A value as MLproject and ``-P`` write it (``(128, 64)`` -> ``128,64``)."""
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def add_hyperparameters(parser: argparse.ArgumentParser, params: type, title: str) -> None:
-    """One ``--flag`` per field of the ``params`` dataclass, in a group called ``title``."""
+def add_hyperparameters(parser: argparse.ArgumentParser, declaration: type, title: str) -> None:
+    """One ``--flag`` per field of the ``declaration`` dataclass, in a group called ``title``."""
     group = parser.add_argument_group(title)
-    for spec in dataclasses.fields(params):
+    for spec in dataclasses.fields(declaration):
         help_text = spec.metadata["help"]
-        default = f"default: {as_parameter_text(spec.default)}"
+        default = f"default: {params.as_parameter_text(spec.default)}"
         group.add_argument(
             f"--{spec.name.replace('_', '-')}",
-            type=spec.metadata["parse"],
+            type=flag_type(spec.metadata["parse"]),
             default=spec.default,
             choices=spec.metadata["choices"] or None,
             help=f"{help_text} ({default})" if help_text else default,
@@ -301,7 +227,7 @@ def _skip_collection_at_exit() -> None:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, handled like Ctrl-C: runs end KILLED (``tracking.tracked_run``)."""
+    """SIGTERM or SIGHUP, handled like Ctrl-C: runs end KILLED (``context.tracked_run``)."""
 
     def __init__(self, message: str, signum: int = signal.SIGTERM):
         super().__init__(message)

@@ -25,9 +25,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
 
-from common import business, data, launcher, metrics
+from common import business, data, metrics
 from common.columns import OVERRIDES, parse_names
 from common.errors import UserInputError, one_line
+from jobs import launcher
 
 SHOWN = 5  # columns named per kind of difference in a mismatch message
 
@@ -287,7 +288,7 @@ def _judge_on_spark(
     """(candidate, baseline, champion) scores of a run trained with ``engine=spark``: its test
     split rebuilt on Spark the way training split it, the models scored by ``spark_udf``."""
     from common import spark_session, spark_tables
-    from common.spark_training import worker_errors
+    from jobs.spark_engine import worker_errors
 
     params, tags = launcher.given_params(run), run.data.tags
     spark = spark_session.get_or_create(

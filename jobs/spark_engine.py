@@ -1,10 +1,9 @@
-"""The run of a ``train_<name>`` entry point with ``--engine spark``: the table stays on Spark.
+"""The Spark engine of ``jobs.training``: ``-P engine=spark`` keeps the table on Spark.
 
-Like ``common.training.run_trainer`` (same tags, parameters, metrics, plots, features.json and
-the same pyfunc), but the table is read, checked, split and encoded on Spark
-(``common.spark_tables``), the trainer's ``train_spark`` fits on the encoded rows in the
-executors, and the test metrics come from the served model's predictions computed per
-partition. Only a bounded sample and the test predictions ever reach the driver.
+The table is read, checked, split and encoded on Spark (``common.spark_tables``), the trainer's
+Spark module fits on the encoded rows in the executors, and the test metrics come from the served
+model's predictions computed per partition. Only a bounded sample and the test predictions ever
+reach the driver. What is logged is ``jobs.training.log_fitted``'s, as on one node.
 """
 
 from __future__ import annotations
@@ -16,32 +15,15 @@ from typing import TYPE_CHECKING
 
 import mlflow
 
-from common import (
-    business,
-    columns,
-    evaluation,
-    pyfunc,
-    seeding,
-    spark_session,
-    spark_tables,
-    tracking,
-    training,
-)
+from common import business, columns, evaluation, pyfunc, seeding, spark_session, spark_tables
 from common.errors import UserInputError, WorkerError
 from common.preprocessing import build_preprocessor
 from common.step_metrics import StepMetricsLogger
+from jobs import context
+from jobs.model_record import SCHEMA_ROWS, Fitted, model_spec
 
 if TYPE_CHECKING:
     from trainers import Trainer
-
-ENGINES = ("single_node", "spark")
-
-
-def refuse_engine(trainer: Trainer) -> None:
-    """The error for ``engine=spark`` on a trainer that has no Spark engine."""
-    raise UserInputError(
-        f"engine=spark: train_{trainer.name} has no Spark engine: {trainer.spark_refusal}"
-    )
 
 
 @contextmanager
@@ -58,87 +40,85 @@ def worker_errors():
         raise WorkerError(reason) from exc
 
 
-def run_spark_trainer(
-    trainer: Trainer, args: argparse.Namespace, *, after_fit=None, workers_flag: str
-) -> int:
-    """``common.training.run_trainer`` on Spark: see the module docstring.
+def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: str) -> Fitted:
+    """Read, check, split and encode ``--data`` on Spark, and fit on the executors.
 
-    Args:
-        workers_flag: The flag holding the worker count (``num_workers``, ``num_processes``).
+    The returned ``Fitted`` holds the sample's rows for the model's record and scores the test
+    split per partition through the served model, for ``jobs.training.log_fitted``.
     """
+    workers_flag = trainer.spark_workers
     workers = getattr(args, workers_flag)
     spark_module = trainer.spark_module
-    with tracking.entry_point_run(trainer.entry_point, args, stage="train") as run:
-        seeding.seed_everything(args.seed)
-        spark = spark_session.get_or_create("tabular-training", needed_for="engine=spark")
-        # Pinned now: MLflow otherwise asks the Spark session for the registry URI whenever it
-        # makes a client, which fails once the JVM is gone and would leave the run RUNNING.
-        mlflow.set_registry_uri(mlflow.get_registry_uri())
-        from pyspark.sql import functions as sf
+    seeding.seed_everything(args.seed)
+    spark = spark_session.get_or_create("tabular-training", needed_for="engine=spark")
+    # Pinned now: MLflow otherwise asks the Spark session for the registry URI whenever it
+    # makes a client, which fails once the JVM is gone and would leave the run RUNNING.
+    mlflow.set_registry_uri(mlflow.get_registry_uri())
+    from pyspark.sql import functions as sf
 
-        spark_session.ship_code(spark)
-        spark_tables.check_slots(spark, workers, flag=workers_flag)
-        params = training.hyperparameters(trainer, args)
-        overrides = {flag: columns.parse_names(getattr(args, flag)) for flag in columns.OVERRIDES}
-        started = time.perf_counter()
-        with worker_errors():
-            table = spark_tables.load(
-                spark, args.data, target=args.target, task=args.task, overrides=overrides,
-                test_size=args.test_size, validation_fraction=params.validation_fraction,
-                seed=args.seed,
-            )  # fmt: skip
-        sample = table.sample
-        _log_dataset(table, args.data_version, workers)
-        tracking.name_run(trainer.module.model_type(table.task))
-        print(columns.summary(table.roles))
-        print(f"{table.rows} rows on Spark; roles and preprocessor from {len(sample.y)} sampled")
-        in_train = (table.sample_split == "train").to_numpy()
-        preprocessor = build_preprocessor(table.roles).fit(sample.features[in_train])
-        encode, schema = spark_tables.encoder(table, preprocessor)
-        needed = [*table.roles.used, sample.target, spark_tables.SPLIT_COLUMN]
-        encoded = table.frame.select(*[spark_tables._quoted(c) for c in needed]).mapInPandas(
-            encode, schema
-        )
-        features = [f.name for f in schema.fields][:-2]
-        rows = encoded.filter(sf.col(spark_tables.SPLIT_COLUMN) != "test")
-        print(f"training on Spark with {workers} worker(s)", flush=True)
-        with worker_errors():
-            estimator, history = spark_module.train(
-                rows, features=features, label=spark_tables.LABEL_COLUMN,
-                split=spark_tables.SPLIT_COLUMN, task=table.task, classes=sample.classes,
-                seed=args.seed, params=params, workers=workers, run_id=run.info.run_id,
-                tracking_uri=mlflow.get_tracking_uri(),
-            )  # fmt: skip
-        _check_classes_trained(estimator, sample.classes, trainer)
-        if getattr(args, "autolog", False) and hasattr(spark_module, "autolog_params"):
-            tracking.log_params(spark_module.autolog_params(estimator))
-        logged = getattr(spark_module, "LOGS_STEPS", False)
-        steps = _log_history(run.info.run_id, history, trainer, already_logged=logged)
-        report, summary = spark_module.fit_report(estimator, history)
-        mlflow.log_metrics({**report, "training_seconds": time.perf_counter() - started})
-        print(summary)
-        if after_fit and steps is not None:
-            after_fit(steps, estimator)
-        training.describe_features(trainer, sample, preprocessor, estimator)
-        settings = business.settings_of(args)
-        model = pyfunc.TabularModel(training.model_spec(trainer, sample), preprocessor, estimator)
+    spark_session.ship_code(spark)
+    spark_tables.check_slots(spark, workers, flag=workers_flag)
+    overrides = {flag: columns.parse_names(getattr(args, flag)) for flag in columns.OVERRIDES}
+    started = time.perf_counter()
+    with worker_errors():
+        table = spark_tables.load(
+            spark, args.data, target=args.target, task=args.task, overrides=overrides,
+            test_size=args.test_size, validation_fraction=params.validation_fraction,
+            seed=args.seed,
+        )  # fmt: skip
+    sample = table.sample
+    _log_dataset(table, args.data_version, workers)
+    context.name_run(trainer.module.model_type(table.task))
+    print(columns.summary(table.roles))
+    print(f"{table.rows} rows on Spark; roles and preprocessor from {len(sample.y)} sampled")
+    in_train = (table.sample_split == "train").to_numpy()
+    preprocessor = build_preprocessor(table.roles).fit(sample.features[in_train])
+    encode, schema = spark_tables.encoder(table, preprocessor)
+    needed = [*table.roles.used, sample.target, spark_tables.SPLIT_COLUMN]
+    encoded = table.frame.select(*[spark_tables._quoted(c) for c in needed]).mapInPandas(
+        encode, schema
+    )
+    features = [f.name for f in schema.fields][:-2]
+    rows = encoded.filter(sf.col(spark_tables.SPLIT_COLUMN) != "test")
+    print(f"training on Spark with {workers} worker(s)", flush=True)
+    with worker_errors():
+        estimator, history = spark_module.train(
+            rows, features=features, label=spark_tables.LABEL_COLUMN,
+            split=spark_tables.SPLIT_COLUMN, task=table.task, classes=sample.classes,
+            seed=args.seed, params=params, workers=workers, run_id=run_id,
+            tracking_uri=mlflow.get_tracking_uri(),
+        )  # fmt: skip
+    _check_classes_trained(estimator, sample.classes)
+    if getattr(args, "autolog", False):
+        context.log_params(spark_module.autolog_params(estimator))
+    steps = _log_history(run_id, history, trainer, already_logged=spark_module.LOGS_STEPS)
+    training_seconds = time.perf_counter() - started
+
+    def evaluate(settings: business.Settings) -> dict[str, float]:
+        model = pyfunc.TabularModel(model_spec(trainer, sample), preprocessor, estimator)
         with worker_errors():
             y, output, test_rows = spark_tables.scored_test_rows(table, model, seed=args.seed)
         results = evaluation.log_evaluation(table.task, sample.classes, y, output, settings)
         mlflow.log_metrics({"test_rows": test_rows, "test_rows_scored": len(y)})
-        test_index = sample.features.index[(table.sample_split == "test").to_numpy()]
-        train_index = sample.features.index[in_train]
-        training.log_servable(
-            trainer, sample, preprocessor, estimator,
-            example_index=sample.example_index(test_index if len(test_index) else train_index),
-            schema_index=train_index[: training.SCHEMA_ROWS],
-        )  # fmt: skip
-        print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
-    return 0
+        return results
+
+    test_index = sample.features.index[(table.sample_split == "test").to_numpy()]
+    train_index = sample.features.index[in_train]
+    return Fitted(
+        preprocessor=preprocessor,
+        estimator=estimator,
+        table=sample,
+        example_index=sample.example_index(test_index if len(test_index) else train_index),
+        schema_index=train_index[:SCHEMA_ROWS],
+        evaluate=evaluate,
+        steps=steps,
+        history=history,
+        fit_metrics={"training_seconds": training_seconds},
+    )
 
 
 def _log_dataset(table: spark_tables.SparkTable, data_version: str, workers: int) -> None:
-    """The dataset tags ``common.tracking.log_dataset`` sets, from the whole table on Spark."""
+    """The dataset tags ``common.context.log_dataset`` sets, from the whole table on Spark."""
     sample = table.sample
     mlflow.set_tags(
         {
@@ -153,7 +133,7 @@ def _log_dataset(table: spark_tables.SparkTable, data_version: str, workers: int
         }
     )
     mlflow.log_metric("table_rows", table.rows)
-    tracking.log_spark_dataset(
+    context.log_spark_dataset(
         table.frame.drop(spark_tables.SPLIT_COLUMN), source=table.source, target=sample.target,
         name=sample.name, digest=table.digest,
     )  # fmt: skip
@@ -181,7 +161,7 @@ def _log_history(
     return steps
 
 
-def _check_classes_trained(estimator, classes: list | None, trainer: Trainer) -> None:
+def _check_classes_trained(estimator, classes: list | None) -> None:
     """Refuse a model that saw fewer classes than the table has (a rare class whose rows all
     fell into the test split): its outputs would not line up with the labels."""
     if classes is None:

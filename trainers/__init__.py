@@ -1,59 +1,39 @@
 """The model families this project trains, and the one registry that lists them.
 
 A trainer is one module here holding everything about one model family, and nothing about
-MLflow runs or command lines:
+MLflow runs or command lines; what it must define is ``trainers/contract.py``'s
+``TrainerModule`` (and ``SparkTrainerModule`` for its Spark module), checked by a test.
 
-    Params                    frozen dataclass of the hyperparameters: names, defaults, types.
-                              The command line is built from it; MLproject is checked against it.
-    model_type(task)          the run's ``model_type`` tag
-    search_space()            hyperopt space over Params' fields (used by ``tune``)
-    train(request, params)    -> (fitted preprocessor, estimator); ``request`` is a FitRequest
-    fit_report(estimator)     metrics about the fit itself and a one-line summary
-    importances(estimator)    (per encoded feature, chart title), or None
-    save_estimator(estimator, path) / load_estimator(path, task): its safe on-disk format
+``TRAINERS`` below is the only list of trainers: the run layer (``jobs/``), the served model and
+the tests read it. A new family is one module here, one entry below, one thin
+``entrypoints/train_<name>.py`` and one MLproject entry point (``make mlproject`` writes its
+command). Each family's names, in one table:
 
-``TRAINERS`` below is the only list of trainers: ``tune``, ``main``, ``reproduce``, the served
-model and the tests read it. A new family is one module here, one entry below, one thin
-``entrypoints/train_<name>.py`` and one MLproject entry point.
+    name      entry point     module (+ Spark module)                  flags' group
+    sklearn   train_sklearn   random_forest                            random forest
+    xgboost   train_xgboost   boosted_trees (+ boosted_trees_spark)    boosting
+    pytorch   train_pytorch   mlp, mlp_network (+ mlp_spark)           network and optimisation
+
+``name`` is ``-P trainer=`` of tune and main, the ``trainer`` of a model's config.json and the
+key of ``TRAINERS``; everything else is derived from the entry below.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import ModuleType
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from common.errors import UserInputError
+from trainers.contract import FitRequest, SparkTrainerModule, StepCallback, TrainerModule
+
+__all__ = ["TRAINERS", "FitRequest", "StepCallback", "Trainer", "by_entry_point", "get"]
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from common.columns import Roles
-
-StepCallback = Callable[[int, Mapping[str, float]], None]
-
-
-@dataclass(frozen=True)
-class FitRequest:
-    """What every trainer's ``train`` is given besides its hyperparameters."""
-
-    X: pd.DataFrame  # feature rows normalized by role (common.preprocessing)
-    y: np.ndarray  # encoded labels (classification) or values (regression)
-    task: str
-    seed: int
-    threads: int | None = None  # cores the fit may use; None: the framework's default
-    on_step: StepCallback | None = None  # called per round or epoch with its metrics
-    roles: Roles | None = None  # the columns' roles; None: numeric or categorical by dtype
-
-    def preprocessor(self):
-        """An unfitted preprocessor for ``X``'s columns by role."""
-        from common.columns import Roles
-        from common.preprocessing import build_preprocessor
-
-        return build_preprocessor(self.roles or Roles.of_dtypes(self.X))
 
 
 @dataclass(frozen=True)
@@ -68,8 +48,6 @@ class Trainer:
     serving_requirements: tuple[str, ...] = ()  # packages beyond common's to load the model
     autolog: str | None = None  # MLflow autolog flavour for its parameters and training metrics
     steps: tuple[str, str] | None = None  # (step label, Params field with the planned count)
-    # Parameters that keep a run to a few seconds: the test suite's and a smoke run's.
-    quick_params: Mapping[str, str] = field(default_factory=dict)
     # ``-P engine=spark``: the module training on Spark (``train(frame, ...)``, ``fit_report``)
     # and the flag with its worker count; or why there is none.
     spark_module_name: str | None = None
@@ -81,12 +59,12 @@ class Trainer:
         return f"train_{self.name}"
 
     @property
-    def module(self) -> ModuleType:
+    def module(self) -> TrainerModule:
         """The trainer's module (imports its framework)."""
         return importlib.import_module(self.module_name)
 
     @property
-    def spark_module(self) -> ModuleType:
+    def spark_module(self) -> SparkTrainerModule:
         """The module that trains this family on Spark (imports pyspark and the framework)."""
         return importlib.import_module(self.spark_module_name)
 
@@ -129,7 +107,6 @@ TRAINERS: dict[str, Trainer] = {
             default_data="builtin:breast_cancer",
             estimator_file="estimator.skops",
             autolog="sklearn",
-            quick_params={"n_estimators": "20"},
             spark_refusal=(
                 "a scikit-learn forest needs the whole table in one process, and Spark MLlib's "
                 "forest is a different model; use train_xgboost -P engine=spark (boosted trees "
@@ -145,7 +122,6 @@ TRAINERS: dict[str, Trainer] = {
             serving_requirements=("xgboost-cpu",),
             autolog="xgboost",
             steps=("round", "n_estimators"),
-            quick_params={"n_estimators": "60"},
             spark_module_name="trainers.boosted_trees_spark",
             spark_workers="num_workers",
         ),
@@ -157,7 +133,6 @@ TRAINERS: dict[str, Trainer] = {
             estimator_file="estimator",
             serving_requirements=("torch",),
             steps=("epoch", "epochs"),
-            quick_params={"epochs": "15"},
             spark_module_name="trainers.mlp_spark",
             spark_workers="num_processes",
         ),

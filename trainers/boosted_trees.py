@@ -11,28 +11,29 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from common import cli, data
-from trainers import FitRequest, StepCallback
+from common import data
+from common.params import float_in, hyperparameter, positive_int
+from trainers.contract import FitRequest, History, LearningCurve, StepCallback
 
 EVAL_NAMES = ("train", "validation")
-_FRACTION = cli.float_in(0.0, 1.0, high_open=False)
-_NON_NEGATIVE = cli.float_in(0.0, float("inf"), low_open=False)
+_FRACTION = float_in(0.0, 1.0, high_open=False)
+_NON_NEGATIVE = float_in(0.0, float("inf"), low_open=False)
 
 
 @dataclass(frozen=True)
 class Params:
     """The booster's hyperparameters and its early stopping."""
 
-    n_estimators: int = cli.hyperparameter(500, cli.positive_int, "max rounds")
-    max_depth: int = cli.hyperparameter(6, cli.positive_int)
-    learning_rate: float = cli.hyperparameter(0.1, _FRACTION)
-    subsample: float = cli.hyperparameter(0.8, _FRACTION)
-    colsample_bytree: float = cli.hyperparameter(0.8, _FRACTION)
-    min_child_weight: float = cli.hyperparameter(1.0, _NON_NEGATIVE)
-    reg_lambda: float = cli.hyperparameter(1.0, _NON_NEGATIVE, "L2 penalty")
-    early_stopping_rounds: int = cli.hyperparameter(30, cli.positive_int)
-    validation_fraction: float = cli.hyperparameter(
-        0.15, cli.float_in(0.0, 1.0), "of the training split, for early stopping"
+    n_estimators: int = hyperparameter(500, positive_int, "max rounds")
+    max_depth: int = hyperparameter(6, positive_int)
+    learning_rate: float = hyperparameter(0.1, _FRACTION)
+    subsample: float = hyperparameter(0.8, _FRACTION)
+    colsample_bytree: float = hyperparameter(0.8, _FRACTION)
+    min_child_weight: float = hyperparameter(1.0, _NON_NEGATIVE)
+    reg_lambda: float = hyperparameter(1.0, _NON_NEGATIVE, "L2 penalty")
+    early_stopping_rounds: int = hyperparameter(30, positive_int)
+    validation_fraction: float = hyperparameter(
+        0.15, float_in(0.0, 1.0), "of the training split, for early stopping"
     )
 
 
@@ -101,11 +102,20 @@ def train(request: FitRequest, params: Params) -> tuple:
     return preprocessor, model
 
 
-def fit_report(model) -> tuple[dict[str, float], str]:
+def fit_report(model, history: History | None = None) -> tuple[dict[str, float], str]:
     """Rounds run and the best round (0-based, as XGBoost counts), and a summary line."""
     rounds = len(next(iter(model.evals_result()["validation_1"].values())))
     summary = f"stopped after {rounds} rounds; best round {model.best_iteration + 1}"
     return {"best_iteration": model.best_iteration, "rounds_run": rounds}, summary
+
+
+def learning_curve(model) -> LearningCurve:
+    """Every round's train and validation metric, the best (kept) round marked."""
+    return LearningCurve(best_step=model.best_iteration)
+
+
+def run_tags(params: Params) -> dict[str, str]:
+    return {}
 
 
 def importances(model) -> tuple[np.ndarray, str]:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 VALIDATION = "__validation__"
+# Rounds are logged by the driver after the fit, not by the workers.
+LOGS_STEPS = False
 
 
 def train(
@@ -81,7 +83,7 @@ def autolog_params(model) -> dict[str, object]:
     }
 
 
-def fit_report(model, history: dict) -> tuple[dict[str, float], str]:
+def fit_report(model, history=None) -> tuple[dict[str, float], str]:
     """Rounds run and the best round (0-based), and a summary line."""
     rounds = len(next(iter(history.values())))
     best = model.best_iteration

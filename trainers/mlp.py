@@ -20,9 +20,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common import cli, data
+from common import data
 from common.errors import UserInputError
-from trainers import FitRequest
+from common.params import float_in, hyperparameter, positive_int, positive_int_list
+from trainers.contract import FitRequest, History, LearningCurve
 from trainers.mlp_network import Architecture, TorchEstimator
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -32,17 +33,15 @@ DEVICES = ("auto", "cpu", "cuda")
 class Params:
     """The network, its optimisation and early stopping."""
 
-    hidden_sizes: tuple[int, ...] = cli.hyperparameter((128, 64), cli.positive_int_list)
-    dropout: float = cli.hyperparameter(0.1, cli.float_in(0.0, 1.0, low_open=False))
-    learning_rate: float = cli.hyperparameter(1e-3, cli.float_in(0.0, 1.0), "AdamW")
-    weight_decay: float = cli.hyperparameter(1e-4, cli.float_in(0.0, 1.0, low_open=False))
-    epochs: int = cli.hyperparameter(100, cli.positive_int, "max epochs")
-    batch_size: int = cli.hyperparameter(64, cli.positive_int)
-    patience: int = cli.hyperparameter(10, cli.positive_int, "early-stopping epochs")
-    validation_fraction: float = cli.hyperparameter(
-        0.15, cli.float_in(0.0, 1.0), "of the training split"
-    )
-    device: str = cli.hyperparameter("auto", str, "auto: cuda when present", choices=DEVICES)
+    hidden_sizes: tuple[int, ...] = hyperparameter((128, 64), positive_int_list)
+    dropout: float = hyperparameter(0.1, float_in(0.0, 1.0, low_open=False))
+    learning_rate: float = hyperparameter(1e-3, float_in(0.0, 1.0), "AdamW")
+    weight_decay: float = hyperparameter(1e-4, float_in(0.0, 1.0, low_open=False))
+    epochs: int = hyperparameter(100, positive_int, "max epochs")
+    batch_size: int = hyperparameter(64, positive_int)
+    patience: int = hyperparameter(10, positive_int, "early-stopping epochs")
+    validation_fraction: float = hyperparameter(0.15, float_in(0.0, 1.0), "of the training split")
+    device: str = hyperparameter("auto", str, "auto: cuda when present", choices=DEVICES)
 
 
 def model_type(task: str) -> str:
@@ -282,10 +281,24 @@ def train(request: FitRequest, params: Params) -> tuple:
     return preprocessor, estimator
 
 
-def fit_report(estimator: TorchEstimator) -> tuple[dict[str, float], str]:
+def fit_report(
+    estimator: TorchEstimator, history: History | None = None
+) -> tuple[dict[str, float], str]:
     """Epochs run and the best epoch (1-based), and a summary line."""
     best, ran = estimator.best_epoch + 1, estimator.epochs_run
     return {"best_epoch": best, "epochs_run": ran}, f"stopped after {ran} epochs; best epoch {best}"
+
+
+def learning_curve(estimator: TorchEstimator) -> LearningCurve:
+    """Train and validation loss per epoch, the best (kept) epoch marked."""
+    return LearningCurve(
+        best_step=estimator.best_epoch, metrics=("train_loss", "validation_loss"), ylabel="loss"
+    )
+
+
+def run_tags(params: Params) -> dict[str, str]:
+    """The device the network trains on, as ``device_name`` tells it."""
+    return {"device": device_name(params.device)}
 
 
 def importances(estimator: TorchEstimator) -> None:

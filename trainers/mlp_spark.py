@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from common.step_metrics import StepMetricsLogger
 
-# Rank 0 logs the per-epoch metrics live: common.spark_training must not log them again.
+# Rank 0 logs the per-epoch metrics live: jobs.spark_engine must not log them again.
 LOGS_STEPS = True
 SCRATCH_ENV = "TABULAR_SPARK_SCRATCH"
 _SHARD, _KEY = "__shard__", "__key__"
@@ -117,9 +117,14 @@ def train(
     return _estimator(architecture, result), result["history"]
 
 
-def fit_report(estimator: TorchEstimator, history: dict) -> tuple[dict[str, float], str]:
+def fit_report(estimator: TorchEstimator, history=None) -> tuple[dict[str, float], str]:
     """What ``trainers.mlp.fit_report`` reports: epochs run, the best epoch (1-based)."""
     return mlp.fit_report(estimator)
+
+
+def autolog_params(estimator: TorchEstimator) -> dict[str, object]:
+    """PyTorch has no MLflow autologging here (single node neither): nothing to add."""
+    return {}
 
 
 def _estimator(architecture, result: dict) -> TorchEstimator:

@@ -12,9 +12,9 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
-from common import cli
+from common.params import float_in, hyperparameter, optional_positive_int, positive_int
 from common.skops_import import skops_io
-from trainers import FitRequest
+from trainers.contract import FitRequest, History
 
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
@@ -23,11 +23,11 @@ TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 class Params:
     """The forest's hyperparameters."""
 
-    n_estimators: int = cli.hyperparameter(200, cli.positive_int, "trees")
-    max_depth: int | None = cli.hyperparameter(None, cli.optional_positive_int, "None = unlimited")
-    min_samples_leaf: int = cli.hyperparameter(1, cli.positive_int)
-    max_features: float = cli.hyperparameter(
-        0.5, cli.float_in(0.0, 1.0, high_open=False), "fraction of features tried per split"
+    n_estimators: int = hyperparameter(200, positive_int, "trees")
+    max_depth: int | None = hyperparameter(None, optional_positive_int, "None = unlimited")
+    min_samples_leaf: int = hyperparameter(1, positive_int)
+    max_features: float = hyperparameter(
+        0.5, float_in(0.0, 1.0, high_open=False), "fraction of features tried per split"
     )
 
 
@@ -68,9 +68,18 @@ def train(request: FitRequest, params: Params) -> tuple:
     return pipeline.named_steps["preprocess"], forest
 
 
-def fit_report(forest) -> tuple[dict[str, float], str]:
+def fit_report(forest, history: History | None = None) -> tuple[dict[str, float], str]:
     """A forest grows every tree it is asked for: nothing to report."""
     return {}, ""
+
+
+def learning_curve(forest) -> None:
+    """A forest has no steps to draw."""
+    return None
+
+
+def run_tags(params: Params) -> dict[str, str]:
+    return {}
 
 
 def importances(forest) -> tuple[np.ndarray, str]:

@@ -11,6 +11,7 @@ import pytest
 
 import trainers
 from entrypoints import predict
+from jobs import scoring
 from tests.helpers.runs import all_runs, train_main
 
 pytestmark = pytest.mark.adversarial
@@ -141,13 +142,13 @@ def test_an_output_that_appears_while_scoring_is_not_replaced_without_overwrite(
     churn_champion, churn_csv, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "race.csv"
-    real = predict.score_pandas
+    real = scoring.score_pandas
 
     def another_run_writes_first(model, frame):
         out.write_text("the other run's predictions")
         return real(model, frame)
 
-    monkeypatch.setattr(predict, "score_pandas", another_run_writes_first)
+    monkeypatch.setattr(scoring, "score_pandas", another_run_writes_first)
     assert _predict("--input", str(churn_csv), "--output", str(out)) == 2
     assert "appeared while scoring" in capsys.readouterr().err
     assert out.read_text() == "the other run's predictions"

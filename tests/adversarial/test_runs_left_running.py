@@ -11,10 +11,9 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-import trainers
 from tests.helpers.processes import BIN, mlflow_cli
 from tests.helpers.project import PROJECT_ROOT
-from tests.helpers.runs import all_runs, logged_models
+from tests.helpers.runs import QUICK_PARAMS, all_runs, logged_models
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
 # Long enough that only a signal ends it.
@@ -133,4 +132,4 @@ def test_predict_with_a_missing_or_relative_input_fails_its_run_in_one_line(inpu
 
 def test_quick_params_keep_a_trainer_quick():
     # Guards the fixture above: ENDLESS must really be endless next to the quick parameters.
-    assert int(ENDLESS["epochs"]) > 1000 * int(trainers.get("pytorch").quick_params["epochs"])
+    assert int(ENDLESS["epochs"]) > 1000 * int(QUICK_PARAMS["pytorch"]["epochs"])

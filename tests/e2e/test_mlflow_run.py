@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 import trainers
 from tests.helpers.processes import mlflow_cli, predict_in_fresh_process
 from tests.helpers.project import PROJECT_ROOT
-from tests.helpers.runs import quick_mlflow_params, runs_in
+from tests.helpers.runs import QUICK_PARAMS, quick_mlflow_params, runs_in
 
 pytestmark = pytest.mark.slow
 EXPERIMENT = "tabular-training/train"
@@ -65,7 +65,7 @@ def test_user_csv_with_strings_and_missing_values_through_the_cli(
     # runs through `mlflow run` on its defaults above; the CLI path is the same for all.
     xgboost = trainers.get("xgboost")
     entry_point = xgboost.entry_point
-    fast = [arg for k, v in xgboost.quick_params.items() for arg in ("-P", f"{k}={v}")]
+    fast = [arg for k, v in QUICK_PARAMS[xgboost.name].items() for arg in ("-P", f"{k}={v}")]
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", entry_point, "--env-manager", "local",
         "--experiment-name", EXPERIMENT, "-P", f"data={churn_csv}", "-P", "target=churn", *fast,

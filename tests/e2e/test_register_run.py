@@ -6,16 +6,15 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-import trainers
 from entrypoints import register
 from tests.helpers.processes import mlflow_cli
 from tests.helpers.project import CHURN_CSV, PROJECT_ROOT
-from tests.helpers.runs import launch, runs_in
+from tests.helpers.runs import QUICK_PARAMS, launch, runs_in
 
 pytestmark = pytest.mark.slow
 
 EXPERIMENT = "tabular-training/register"
-QUICK = trainers.get("sklearn").quick_params
+QUICK = QUICK_PARAMS["sklearn"]
 
 
 def _register(*params: str, cwd):

@@ -13,6 +13,7 @@ from mlflow.projects._project_spec import load_project
 import trainers
 from common import business, columns
 from tests.helpers.project import PROJECT_ROOT
+from tests.helpers.runs import QUICK_PARAMS
 
 PROJECT = load_project(str(PROJECT_ROOT))
 ENTRY_POINTS = sorted(PROJECT._entry_points)
@@ -92,7 +93,7 @@ def test_hyperparameters_are_declared_once_in_params(name):
     assert engine <= set(entry_point.parameters)
     assert ("autolog" in entry_point.parameters) == (trainer.autolog is not None)
     assert set(trainer.module.search_space()) <= fields
-    assert set(trainer.quick_params) <= fields
+    assert set(QUICK_PARAMS[trainer.name]) <= fields
     # train() takes the dataclass, so no keyword default can drift from it.
     signature = inspect.signature(trainer.module.train)
     assert all(p.default is inspect.Parameter.empty for p in signature.parameters.values()

@@ -123,21 +123,6 @@ def test_a_model_that_does_not_exist_is_named(
     assert run.info.status == "FAILED"
 
 
-def test_output_and_input_must_be_absolute_under_mlflow_run_and_a_known_format(
-    monkeypatch, tmp_path
-):
-    assert predict.output_path("") is None
-    with pytest.raises(ValueError, match=r"use a \.csv or \.parquet file name"):
-        predict.output_path("/tmp/out.json")
-    monkeypatch.setenv("MLFLOW_RUN_ID", "x")
-    with pytest.raises(ValueError, match=r"output 'out\.csv' is relative; under 'mlflow run'"):
-        predict.output_path("out.csv")
-    with pytest.raises(ValueError, match=r"input 'rows\.csv' is relative; under 'mlflow run'"):
-        predict.input_path("rows.csv")
-    with pytest.raises(ValueError, match=r"input '/nowhere/rows\.csv': no such file"):
-        predict.input_path("/nowhere/rows.csv")
-
-
 def test_a_bad_artifact_budget_is_refused_before_scoring(
     churn_champion, churn_csv, tmp_path, capsys, monkeypatch
 ):

@@ -14,6 +14,7 @@ from mlflow.types import ColSpec, Schema
 
 import trainers
 from entrypoints import register
+from jobs import registration
 from tests.helpers.runs import all_runs, train_main
 
 NAME = "churn-model"
@@ -159,9 +160,9 @@ def test_every_registry_refuses_a_model_without_a_full_signature_unless_allowed(
     assert register.main(argv) == 2
     err = capsys.readouterr().err
     assert "has no signature with inputs and outputs" in err
-    assert f"{register.ALLOW_NO_SIGNATURE}=true" in err
+    assert f"{registration.ALLOW_NO_SIGNATURE}=true" in err
     assert not MlflowClient().search_registered_models()
-    monkeypatch.setenv(register.ALLOW_NO_SIGNATURE, "true")
+    monkeypatch.setenv(registration.ALLOW_NO_SIGNATURE, "true")
     assert register.main(argv) == 0
     assert MlflowClient().get_registered_model("echo").name == "echo"
 

@@ -50,6 +50,12 @@ def test_each_trial_is_a_nested_run_and_the_best_is_retrained_and_logged(capsys)
     assert model.predict(model.input_example)["prediction"].isin([0, 1]).all()
     artifacts = {a.path for a in MlflowClient().list_artifacts(parent.info.run_id, "plots")}
     assert "plots/search_history.png" in artifacts
+    # The tuned model has a direct train_xgboost run's record of its fit.
+    assert "plots/learning_curve.png" in artifacts
+    rounds, best_round = parent.data.metrics["rounds_run"], parent.data.metrics["best_iteration"]
+    assert 0 <= best_round < rounds <= 500  # within the default round budget
+    per_round = MlflowClient().get_metric_history(parent.info.run_id, "validation_logloss")
+    assert len(per_round) == rounds
     history = pd.read_csv(MlflowClient().download_artifacts(parent.info.run_id, "trials.csv"))
     assert history["trial"].tolist() == [0, 1, 2, 3]  # as the trial runs' tags, not 0.0
     assert history["trial"].dtype == "int64"

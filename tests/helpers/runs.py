@@ -11,6 +11,13 @@ from mlflow.tracking import MlflowClient
 
 import trainers
 
+# Parameters that keep a run to a few seconds: the test suite's (out of the production registry).
+QUICK_PARAMS: dict[str, dict[str, str]] = {
+    "sklearn": {"n_estimators": "20"},
+    "xgboost": {"n_estimators": "60"},
+    "pytorch": {"epochs": "15"},
+}
+
 
 def all_runs(filter_string: str = ""):
     """Every run of the test's store matching ``filter_string``, oldest first."""
@@ -37,7 +44,7 @@ def quick_flags(trainer: trainers.Trainer) -> list[str]:
     """The trainer's quick parameters as command-line flags (``--n-estimators 20``)."""
     return [
         arg
-        for name, value in trainer.quick_params.items()
+        for name, value in QUICK_PARAMS[trainer.name].items()
         for arg in (f"--{name.replace('_', '-')}", value)
     ]
 
@@ -62,7 +69,9 @@ def quick_params(trainer: trainers.Trainer):
     """The trainer's ``Params`` with its quick parameters, parsed as the command line would."""
     params = trainer.module.Params
     fields = params.__dataclass_fields__
-    return params(**{k: fields[k].metadata["parse"](v) for k, v in trainer.quick_params.items()})
+    return params(
+        **{k: fields[k].metadata["parse"](v) for k, v in QUICK_PARAMS[trainer.name].items()}
+    )
 
 
 def runs_in(experiment_name: str, filter_string: str = ""):
@@ -80,5 +89,7 @@ def runs_in(experiment_name: str, filter_string: str = ""):
 def quick_mlflow_params(trainer: trainers.Trainer) -> list[str]:
     """The trainer's quick parameters as `mlflow run` options (``-P n_estimators=20``)."""
     return [
-        arg for name, value in trainer.quick_params.items() for arg in ("-P", f"{name}={value}")
+        arg
+        for name, value in QUICK_PARAMS[trainer.name].items()
+        for arg in ("-P", f"{name}={value}")
     ]

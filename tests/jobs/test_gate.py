@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import data, gate
+from common import data
 from common.errors import UserInputError
+from jobs import gate
 
 
 def test_a_tie_with_the_champion_keeps_the_champion_unless_a_margin_allows_it():
@@ -62,7 +63,7 @@ def test_the_baseline_predicts_the_training_priors_or_the_training_mean():
 def test_the_held_out_rows_keep_the_column_roles_the_run_chose(tmp_path):
     from types import SimpleNamespace
 
-    from common.gate import held_out
+    from jobs.gate import held_out
 
     path = tmp_path / "t.csv"
     frame = pd.DataFrame({"order_id": range(100), "x": [i % 7 for i in range(100)]})
@@ -80,7 +81,7 @@ def test_the_held_out_rows_keep_the_column_roles_the_run_chose(tmp_path):
 def test_a_launcher_runs_quoted_params_are_read_as_the_user_gave_them(tmp_path):
     from types import SimpleNamespace
 
-    from common.gate import held_out
+    from jobs.gate import held_out
 
     folder = tmp_path / "my tables"
     folder.mkdir()
@@ -101,7 +102,7 @@ def test_a_launcher_runs_quoted_params_are_read_as_the_user_gave_them(tmp_path):
 def test_a_table_changed_since_training_is_refused_not_silently_rescored(tmp_path):
     from types import SimpleNamespace
 
-    from common.gate import held_out
+    from jobs.gate import held_out
 
     path = tmp_path / "t.csv"
     frame = pd.DataFrame({"x": [i % 7 for i in range(100)], "y": ["a", "b"] * 50})

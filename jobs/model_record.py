@@ -1,0 +1,135 @@
+"""The record every trained model's run gets, whichever engine fitted it.
+
+``log_fitted`` logs, in this order: the fit report (rounds run, best step), the learning curve,
+features.json and importances, the evaluation on the test split (scored by the engine), and the
+servable pyfunc with its signature, example and size. ``jobs.training`` (one node, and tune's
+final model) and ``jobs.spark_engine`` hand it a ``Fitted``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+
+from common import business, columns, evaluation, plots, preprocessing, pyfunc
+from common.data import TabularData
+from common.step_metrics import StepMetricsLogger
+from jobs import artifact_budget
+
+# Training rows the model's input types are inferred from (5 example rows can all be missing).
+SCHEMA_ROWS = 10_000
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from trainers import Trainer
+    from trainers.contract import History
+
+
+@dataclass
+class Fitted:
+    """What an engine fitted, and what the record of it needs from the engine.
+
+    ``table`` is the whole table on one node and the bounded sample on Spark: its rows give the
+    model's input example and signature, its roles features.json.
+    """
+
+    preprocessor: Any
+    estimator: Any
+    table: TabularData
+    example_index: pd.Index
+    schema_index: pd.Index
+    # Scores the test split with the business metric's settings, logs the evaluation and
+    # returns the test metrics.
+    evaluate: Callable[[business.Settings], dict[str, float]]
+    steps: StepMetricsLogger | None = None  # per-step metrics, for the learning curve
+    history: History | None = None  # per-step metrics as a Spark fit returned them
+    fit_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def log_fitted(
+    trainer: Trainer, fitted: Fitted, settings: business.Settings | None = None
+) -> dict[str, float]:
+    """Record a fitted model, the same for every engine: fit report, learning curve,
+    features.json and importances, the test evaluation, the pyfunc; returns the test metrics."""
+    report, summary = trainer.module.fit_report(fitted.estimator, fitted.history)
+    if report or fitted.fit_metrics:
+        mlflow.log_metrics({**report, **fitted.fit_metrics})
+    if summary:
+        print(summary)
+    log_learning_curve(trainer, fitted.steps, fitted.estimator)
+    describe_features(trainer, fitted.table, fitted.preprocessor, fitted.estimator)
+    results = fitted.evaluate(settings or business.Settings())
+    log_servable(
+        trainer, fitted.table, fitted.preprocessor, fitted.estimator,
+        example_index=fitted.example_index, schema_index=fitted.schema_index,
+    )  # fmt: skip
+    print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    return results
+
+
+def log_learning_curve(trainer: Trainer, steps: StepMetricsLogger | None, estimator) -> None:
+    """``plots/learning_curve.png`` from the per-step metrics, the kept step marked, where the
+    trainer draws one (``learning_curve`` of its module)."""
+    curve = trainer.module.learning_curve(estimator)
+    if curve is None or steps is None or not steps.history:
+        return
+    names = list(curve.metrics) or sorted(steps.history)  # train_<metric>, validation_<metric>
+    figure = plots.learning_curve_figure(
+        steps.history, names, best_step=curve.best_step, step_label=trainer.steps[0],
+        ylabel=curve.ylabel or names[0].removeprefix("train_"),
+    )  # fmt: skip
+    mlflow.log_figure(figure, "plots/learning_curve.png")
+
+
+def describe_features(trainer: Trainer, table: TabularData, preprocessor, estimator) -> None:
+    """Log features.json (every column's role) and the estimator's feature importances."""
+    names = preprocessing.feature_names(preprocessor)
+    mlflow.log_dict(columns.describe(table.roles, table.raw.drop(columns=[table.target]), names),
+                    "features.json")  # fmt: skip
+    if (importances := trainer.module.importances(estimator)) is not None:
+        values, title = importances
+        evaluation.log_feature_importance(preprocessor, values, title=title)
+
+
+def model_spec(trainer: Trainer, table: TabularData) -> pyfunc.ModelSpec:
+    """What the logged pyfunc records about the table and the trainer (its ``config.json``)."""
+    return pyfunc.ModelSpec(
+        task=table.task,
+        numeric=table.numeric,
+        categorical=table.categorical,
+        boolean=list(table.roles.boolean),
+        datetime=list(table.roles.datetime),
+        classes=table.classes,
+        trainer=trainer.name,
+        estimator_file=trainer.estimator_file,
+    )
+
+
+def log_servable(
+    trainer: Trainer,
+    table: TabularData,
+    preprocessor,
+    estimator,
+    *,
+    example_index: pd.Index,
+    schema_index: pd.Index,
+) -> None:
+    """Log the pyfunc with its input example and schema from ``table``'s rows at those indexes,
+    and its size as ``model_size_mb``."""
+    print("logging the model: preprocessor, estimator, signature, example, pinned requirements",
+          flush=True)  # fmt: skip
+    info = pyfunc.log_model(
+        spec=model_spec(trainer, table),
+        preprocessor=preprocessor,
+        estimator=estimator,
+        save_estimator=trainer.module.save_estimator,
+        example=table.raw_rows(example_index),
+        schema_rows=table.raw_rows(schema_index),
+        extra_requirements=trainer.serving_requirements,
+    )
+    mlflow.log_metric("model_size_mb", artifact_budget.model_size_mb(info))
