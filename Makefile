@@ -30,7 +30,7 @@ venv: $(STAMP)
 
 # The experiment is created first, with its artifacts beside the database (the launcher would
 # put them in ./mlruns of wherever it was started). gc.freeze() spares the interpreter's final
-# collections (~0.6 s), as the entry points do (common/cli.py).
+# collections (~0.6 s), as the entry points do (jobs/cli.py).
 run: venv
 	export PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(TRACKING_URI)" \
 	  MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false; \

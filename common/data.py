@@ -13,10 +13,11 @@ import shutil
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -255,6 +256,61 @@ def _check_features(features: pd.DataFrame, source: str) -> None:
         )
 
 
+def resolve_target(data: str, target: str) -> str:
+    """The label column: ``target``, or ``target`` for builtin sets when none is named."""
+    if target:
+        return target
+    if not data.startswith("builtin:"):
+        raise UserInputError(f"target is required for data '{data}': name the label column")
+    return "target"
+
+
+def check_task(task: str) -> None:
+    if task not in TASKS:
+        raise UserInputError(f"task '{task}': expected one of {', '.join(TASKS)}")
+
+
+def check_columns(columns: Sequence, target: str, source: str) -> None:
+    """Refuse a table without its target column or without a feature column besides it."""
+    if target not in columns:
+        shown = ", ".join(map(str, list(columns)[:30]))
+        raise UserInputError(f"target column '{target}' not found in {source}; columns: {shown}")
+    if len(columns) < 2:
+        raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
+
+
+def check_rows(rows: int, source: str) -> None:
+    if rows == 0:
+        raise UserInputError(f"data '{source}' has no rows")
+
+
+def check_labelled(rows: int, labelled: int, target: str, *, first_missing=None) -> None:
+    """Refuse a target with missing labels: such rows can neither train nor be scored."""
+    if labelled == 0:
+        raise UserInputError(f"target column '{target}' is empty: every value is missing")
+    if labelled < rows:
+        where = "" if first_missing is None else f" (first at row {first_missing})"
+        raise UserInputError(
+            f"target column '{target}' is missing in {rows - labelled} of {rows} rows{where}; "
+            "rows without a label can neither train nor be scored: drop them or fill them in"
+        )
+
+
+def check_classes(counts: Mapping[Any, int], target: str) -> None:
+    """Refuse a classification target with one class, or a class too small to stratify."""
+    if len(counts) < 2:
+        raise UserInputError(
+            f"target column '{target}' has a single class {next(iter(counts))!r}; "
+            "classification needs at least two"
+        )
+    rare, count = min(counts.items(), key=lambda item: item[1])
+    if count < 2:
+        raise UserInputError(
+            f"target column '{target}': class {rare!r} has only {count} row; "
+            "each class needs at least 2 for a stratified split"
+        )
+
+
 def prepare(
     frame: pd.DataFrame,
     *,
@@ -273,17 +329,13 @@ def prepare(
         UserInputError: empty table, missing target column, bad target values, unknown task,
             fewer than two classes, a class too small to stratify, or a column problem.
     """
-    if task not in TASKS:
-        raise UserInputError(f"task '{task}': expected one of {', '.join(TASKS)}")
-    if frame.empty:
-        raise UserInputError(f"data '{source}' has no rows")
-    if target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns[:30]))
-        raise UserInputError(f"target column '{target}' not found in {source}; columns: {columns}")
-    if frame.shape[1] < 2:
-        raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
+    check_task(task)
+    check_rows(len(frame), source)
+    check_columns(frame.columns, target, source)
     raw_y = frame[target]
-    _check_target_present(raw_y, target)
+    missing = raw_y.isna()
+    first = missing.idxmax() if missing.any() else None
+    check_labelled(len(raw_y), len(raw_y) - int(missing.sum()), target, first_missing=first)
     resolved = infer_task(raw_y) if task == "auto" else task
     if resolved == "regression":
         y, classes = _regression_target(raw_y, target), None
@@ -297,19 +349,6 @@ def prepare(
 
     features = normalize_features(features, roles)
     return TabularData(features, y, target, resolved, classes, roles, source, name, frame)
-
-
-def _check_target_present(y: pd.Series, target: str) -> None:
-    """Refuse a target with missing labels: such rows can neither train nor be scored."""
-    missing = y.isna()
-    if missing.all():
-        raise UserInputError(f"target column '{target}' is empty: every value is missing")
-    if missing.any():
-        raise UserInputError(
-            f"target column '{target}' is missing in {int(missing.sum())} of {len(y)} rows "
-            f"(first at row {missing.idxmax()}); rows without a label can neither train nor be "
-            "scored: drop them or fill them in"
-        )
 
 
 def infer_task(y: pd.Series) -> str:
@@ -341,18 +380,7 @@ def _classification_target(y: pd.Series, target: str) -> tuple[np.ndarray, list]
         raise UserInputError(f"target column '{target}' has infinite value(s)")
     codes, uniques = pd.factorize(y, sort=True)
     classes = [plain_label(v) for v in uniques]
-    if len(classes) < 2:
-        raise UserInputError(
-            f"target column '{target}' has a single class {classes[0]!r}; "
-            "classification needs at least two"
-        )
-    counts = np.bincount(codes)
-    if counts.min() < 2:
-        rare = classes[int(counts.argmin())]
-        raise UserInputError(
-            f"target column '{target}': class {rare!r} has only {counts.min()} row; "
-            "each class needs at least 2 for a stratified split"
-        )
+    check_classes(dict(zip(classes, np.bincount(codes).tolist(), strict=True)), target)
     return codes.astype("int64"), classes
 
 
@@ -372,10 +400,7 @@ def load(
 
     ``overrides`` set column roles (``common.columns.decide``).
     """
-    if not target:
-        if not data.startswith("builtin:"):
-            raise UserInputError(f"target is required for data '{data}': name the label column")
-        target = "target"
+    target = resolve_target(data, target)
     frame, source, name = read_table(data)
     return prepare(frame, target=target, task=task, source=source, name=name, overrides=overrides)
 

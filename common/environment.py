@@ -13,9 +13,9 @@ LOCK_FILE = PROJECT_ROOT / "requirements.lock"
 MODEL_BASE_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "skops")
 # The one list of the code a logged model ships (its code_paths): what loading and predicting
 # import. Nothing in it may import argparse or signal handling (tests/test_layout.py).
-MODEL_CODE = ("common", "trainers")
+MODEL_PACKAGES = ("common", "trainers")
 # What Spark's Python workers import for a job besides: a tuning trial is jobs.tuning.Objective.
-JOB_CODE = (*MODEL_CODE, "jobs")
+JOB_PACKAGES = (*MODEL_PACKAGES, "jobs")
 
 
 def normalize_name(name: str) -> str:
@@ -51,7 +51,7 @@ def model_requirements(*extra_packages: str, lock_file: Path = LOCK_FILE) -> lis
     return [f"{n}=={pins[normalize_name(n)]}" for n in names] + [f"-c {lock_file}"]
 
 
-def write_code_archive(path: Path, packages: Sequence[str] = MODEL_CODE) -> Path:
+def write_code_archive(path: Path, packages: Sequence[str] = MODEL_PACKAGES) -> Path:
     """Zip ``packages`` (every Python file, sub-packages included, no caches) at ``path``, the
     form Spark's ``addPyFile`` puts on its Python workers' path."""
     with zipfile.ZipFile(path, "w") as archive:

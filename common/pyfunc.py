@@ -26,15 +26,15 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 import trainers
 from common.columns import Roles
-from common.environment import PROJECT_ROOT, model_requirements
+from common.environment import MODEL_PACKAGES, PROJECT_ROOT, model_requirements
 from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
 from common.skops_import import skops_io
 
 MODEL_NAME = "model"
 MODEL_CODE = Path(__file__).with_name("serving_model.py")
-# What a logged model needs to load and predict; entrypoints/ is command lines only.
-SERVING_CODE = ("common", "trainers")
+# What a logged model needs to load and predict (the one list, in common.environment).
+SERVING_CODE = MODEL_PACKAGES
 SERVED_TASKS = ("classification", "regression")
 # Types inside a fitted common.preprocessing ColumnTransformer that skops does not trust by
 # default. Anything else found at save time is refused rather than silently trusted.

@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from common.environment import MODEL_CODE, PROJECT_ROOT, write_code_archive
+from common.environment import MODEL_PACKAGES, PROJECT_ROOT, write_code_archive
 from common.errors import UserInputError
 
 
@@ -59,11 +59,11 @@ CODE_ARCHIVE = "tabular_code.zip"
 
 
 def ship_code(spark) -> None:
-    """Send the model's code (``common.environment.MODEL_CODE``) to the executors of a cluster
+    """Send the model's code (``common.environment.MODEL_PACKAGES``) to the executors of a cluster
     (a local session's workers import it from the project through PYTHONPATH already)."""
     if spark.sparkContext.master.startswith("local"):
         return
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="tabular-code-"))
-    spark.sparkContext.addPyFile(str(write_code_archive(folder / CODE_ARCHIVE, MODEL_CODE)))
+    spark.sparkContext.addPyFile(str(write_code_archive(folder / CODE_ARCHIVE, MODEL_PACKAGES)))

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 import trainers
 from common import business, data, evaluation, metrics, seeding, spark_session
 from common.columns import Roles
-from common.environment import JOB_CODE, write_code_archive
+from common.environment import JOB_PACKAGES, write_code_archive
 from common.errors import UserInputError
 from jobs import context, training
 from jobs.model_record import log_fitted
@@ -135,7 +135,7 @@ def spark_trials(parallelism: int):
 
 def _code_zip() -> str:
     folder = Path(tempfile.mkdtemp(prefix="tune-code-"))
-    return str(write_code_archive(folder / "project_code.zip", JOB_CODE))
+    return str(write_code_archive(folder / "project_code.zip", JOB_PACKAGES))
 
 
 class TrialProgress:

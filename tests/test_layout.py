@@ -2,7 +2,7 @@
 
 The one arrow up is common/pyfunc.py, the servable model, which reads the trainers registry to
 load an estimator by its trainer's name (never by a function named in the model's files): a
-logged model ships ``common`` and ``trainers`` together (``common.environment.MODEL_CODE``).
+logged model ships ``common`` and ``trainers`` together (``common.environment.MODEL_PACKAGES``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from common.environment import MODEL_CODE
+from common.environment import MODEL_PACKAGES
 from tests.helpers.project import PROJECT_ROOT
 
 LAYERS = ("entrypoints", "jobs", "trainers", "common")  # each imports only those after it
@@ -110,7 +110,7 @@ def test_no_module_imports_itself_through_others():
 
 
 def test_nothing_a_logged_model_ships_handles_command_lines_or_signals():
-    for package in MODEL_CODE:
+    for package in MODEL_PACKAGES:
         for path in _python_files(package):
             modules = {name.split(".")[0] for name in _imports(path)}
             assert not modules & NOT_IN_A_MODEL, path.relative_to(PROJECT_ROOT).as_posix()

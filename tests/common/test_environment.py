@@ -8,17 +8,17 @@ from common import environment, pyfunc
 
 
 def test_a_model_ships_the_one_listed_code_and_a_job_adds_the_run_layer():
-    assert pyfunc.SERVING_CODE == environment.MODEL_CODE == ("common", "trainers")
-    assert environment.JOB_CODE == ("common", "trainers", "jobs")
+    assert pyfunc.SERVING_CODE == environment.MODEL_PACKAGES == ("common", "trainers")
+    assert environment.JOB_PACKAGES == ("common", "trainers", "jobs")
 
 
 def test_the_code_archive_holds_every_python_file_of_the_packages_sub_packages_too(tmp_path):
-    archive = environment.write_code_archive(tmp_path / "code.zip", environment.JOB_CODE)
+    archive = environment.write_code_archive(tmp_path / "code.zip", environment.JOB_PACKAGES)
     names = set(zipfile.ZipFile(archive).namelist())
     root = environment.PROJECT_ROOT
     expected = {
         p.relative_to(root).as_posix()
-        for package in environment.JOB_CODE
+        for package in environment.JOB_PACKAGES
         for p in (root / package).rglob("*.py")
     }
     assert names == expected
