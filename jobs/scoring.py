@@ -213,10 +213,15 @@ def score_spark(model_uri: str, inputs: list[str], source: Path, destination: Pa
         raise UserInputError(f"input is missing column(s) the model needs: {', '.join(missing)}")
     with timer.phase("load"):
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local")
+    from pyspark.sql.types import StructType
+
     scored = frame.withColumn(
         "_scored", udf(functions.struct(*[functions.col(f"`{c}`") for c in inputs]))
     )
-    scored = scored.select("*", "_scored.*").drop("_scored")
+    if isinstance(scored.schema["_scored"].dataType, StructType):  # a classifier's columns
+        scored = scored.select("*", "_scored.*").drop("_scored")
+    else:  # one output column (a regressor's): spark_udf returns the value, not a struct
+        scored = scored.withColumnRenamed("_scored", "prediction")
     writer = scored.write.mode("overwrite")
     with timer.phase("scoring"):  # Spark scores lazily: while it writes
         if destination.suffix.lower() == ".csv":

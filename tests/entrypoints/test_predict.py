@@ -6,9 +6,11 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_diabetes
 
+import trainers
 from entrypoints import predict
-from tests.helpers.runs import all_runs
+from tests.helpers.runs import all_runs, train_main
 
 NAME = "churn"
 URI = f"models:/{NAME}@champion"
@@ -67,6 +69,27 @@ def test_spark_udf_scoring_equals_pandas_scoring(churn_champion, churn_csv, tmp_
     assert run.data.metrics["rows_out"] == 400
     parts = MlflowClient().list_artifacts(run.info.run_id, "predictions/scored.parquet")
     assert any(a.path.endswith(".parquet") for a in parts)
+
+
+@pytest.mark.slow
+def test_spark_udf_scoring_of_a_regressor_equals_pandas_scoring(tmp_path):
+    # A regressor's output is one column: spark_udf hands back a value, not a struct.
+    assert train_main(trainers.get("xgboost"), "--data", "builtin:diabetes") == 0
+    (trained,) = all_runs()
+    model_uri = f"runs:/{trained.info.run_id}/model"
+    rows = load_diabetes(as_frame=True).frame.drop(columns="target")
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "scored.parquet"
+    argv = ["--input", str(tmp_path / "rows.parquet"), "--output", str(out), "--engine", "spark"]
+    assert predict.main(["--model-uri", model_uri, *argv]) == 0
+    scored = pd.read_parquet(out).sort_values(list(rows.columns)).reset_index(drop=True)
+    expected = pd.concat([rows, mlflow.pyfunc.load_model(model_uri).predict(rows)], axis=1)
+    expected = expected.sort_values(list(rows.columns)).reset_index(drop=True)
+    assert list(scored.columns) == [*rows.columns, "prediction"]
+    assert scored["prediction"].to_numpy() == pytest.approx(expected["prediction"].to_numpy())
+    (run,) = _predict_runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["rows_out"] == len(rows)
 
 
 @pytest.mark.parametrize(
