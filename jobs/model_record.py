@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from trainers import Trainer
-    from trainers.contract import History
 
 
 @dataclass
@@ -46,8 +45,9 @@ class Fitted:
     # Scores the test split with the business metric's settings, logs the evaluation and
     # returns the test metrics.
     evaluate: Callable[[business.Settings], dict[str, float]]
+    # The engine's trainer module's fit_report: metrics about the fit, a one-line summary.
+    report: tuple[dict[str, float], str] = ({}, "")
     steps: StepMetricsLogger | None = None  # per-step metrics, for the learning curve
-    history: History | None = None  # per-step metrics as a Spark fit returned them
     fit_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
@@ -56,7 +56,7 @@ def log_fitted(
 ) -> dict[str, float]:
     """Record a fitted model, the same for every engine: fit report, learning curve,
     features.json and importances, the test evaluation, the pyfunc; returns the test metrics."""
-    report, summary = trainer.module.fit_report(fitted.estimator, fitted.history)
+    report, summary = fitted.report
     if report or fitted.fit_metrics:
         mlflow.log_metrics({**report, **fitted.fit_metrics})
     if summary:

@@ -111,8 +111,8 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
         example_index=sample.example_index(test_index if len(test_index) else train_index),
         schema_index=train_index[:SCHEMA_ROWS],
         evaluate=evaluate,
+        report=spark_module.fit_report(estimator, history),
         steps=steps,
-        history=history,
         fit_metrics={"training_seconds": training_seconds},
     )
 

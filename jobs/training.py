@@ -122,5 +122,6 @@ def fit_one_node(
         evaluate=lambda settings: evaluation.evaluate(
             table, split, preprocessor, estimator, settings
         ),
+        report=trainer.module.fit_report(estimator),
         steps=steps,
     )
