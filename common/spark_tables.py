@@ -17,6 +17,14 @@ categories are estimated to well within their noise from 100,000 rows, and the f
 the very scikit-learn preprocessor the single-node path fits, so the logged pyfunc serves raw
 rows the same way. Every partition is then encoded with it (``mapInPandas``).
 
+Spark's types are not the ones pandas reads from the same file: a CSV's integers are inferred as
+``int`` (int32 in pandas), its dates and timestamps as ``date``/``timestamp`` (pandas: text), a
+Parquet ``float`` is float32. Every pandas frame made of Spark rows here (the sample, each
+partition encoded or scored) goes through ``pandas_dtypes`` first, so the roles, the preprocessor
+and the model's signature and input example see the dtypes ``common.data.read_table`` gives:
+the logged model accepts the rows ``pandas.read_csv``/``read_parquet`` read from its training
+file (issue 20: it refused them with "Can not safely convert int64 to int32").
+
 The split is decided per row by a seeded hash of the row's values: the same table and seed give
 the same split on any partitioning, and identical rows never straddle train and test. It is not
 stratified; with a table worth Spark, class shares differ from the table's by a fraction of a
@@ -27,7 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +80,7 @@ def read(spark: SparkSession, source: str) -> DataFrame:
         if source.startswith("table:") or _is_table_name(source):
             return spark.table(source.removeprefix("table:"))
         location = _spark_path(source)
-        if ".csv" in Path(location).name.lower() or _folder_of(location, ".csv"):
+        if _is_csv(location):
             reader = spark.read.option("header", "true").option("inferSchema", "true")
             return reader.csv(location)
         return spark.read.option("mergeSchema", "true").parquet(location)
@@ -95,6 +104,11 @@ def _spark_path(source: str) -> str:
     if not path.exists():
         raise UserInputError(f"no such file or folder ({path})")
     return str(path)
+
+
+def _is_csv(location: str) -> bool:
+    """Read as CSV (header row, types inferred): a ``.csv`` path or a folder of CSV files."""
+    return ".csv" in Path(location).name.lower() or _folder_of(location, ".csv")
 
 
 def _folder_of(location: str, suffix: str) -> bool:
@@ -154,12 +168,85 @@ def _chain(exc: BaseException | None):
         exc = exc.__cause__ or exc.__context__
 
 
+_SPARK_INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint"})
+
+
+@dataclass(frozen=True)
+class ColumnTypes:
+    """What ``pandas_dtypes`` needs to know of a table Spark read.
+
+    ``spark``: column -> Spark type name (``DataType.simpleString()``: ``int``, ``float``,
+    ``date``, ``timestamp``...); ``gaps``: the columns missing a value somewhere in the whole
+    table (a sample or a partition may hold none of its gaps); ``csv``: read from CSV text;
+    ``time_zone``: the Spark session's, in which Spark hands ``timestamp`` values to pandas.
+    """
+
+    spark: Mapping[str, str]
+    gaps: frozenset[str] = field(default_factory=frozenset)
+    csv: bool = False
+    time_zone: str = "UTC"
+
+
+def column_types(spark: SparkSession, frame: DataFrame, gaps: set[str], csv: bool) -> ColumnTypes:
+    """``frame``'s ``ColumnTypes``: its schema's types and the session's time zone."""
+    spark_types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    time_zone = spark.conf.get("spark.sql.session.timeZone", "UTC")
+    return ColumnTypes(spark_types, frozenset(gaps), csv, time_zone)
+
+
+def pandas_dtypes(frame: pd.DataFrame, types: ColumnTypes) -> pd.DataFrame:
+    """Spark rows as ``toPandas``/``mapInPandas`` hand them over, with the dtypes pandas gives
+    when it reads the same file (``common.data.read_table``); columns not in ``types`` as they
+    are.
+
+    - integers (``tinyint`` to ``bigint``): int64 (a CSV's ``int`` arrives as int32, which a
+      signature types ``integer`` and MLflow then refuses int64 for); float64 where the table
+      has gaps (pandas' CSV type, and what the single-node record makes of Parquet's Int64),
+      also in a sample or partition that holds none of them;
+    - ``float``: float64 (a signature typed ``double`` accepts float32 and float64);
+    - ``boolean``: bool, or Python objects with None where missing when the table has gaps
+      (Spark hands a partition without gaps over as bool);
+    - from a CSV, ``date`` and ``timestamp`` columns: the ISO text pandas reads (Spark infers
+      ``date`` only from ``yyyy-MM-dd`` text, so the text is the file's); missing stays NaN;
+    - from Parquet or a table, ``timestamp`` (an instant): timezone-aware UTC, as pandas reads
+      a zoned Parquet column; Spark hands it over as naive wall-clock time of its session's
+      time zone. ``date`` (``datetime.date`` objects) and ``timestamp_ntz`` (naive datetimes)
+      are what pandas reads already.
+    """
+    columns = {}
+    for name, column in frame.items():
+        kind = types.spark.get(str(name))
+        if kind in _SPARK_INTEGERS:
+            gaps = name in types.gaps or bool(column.isna().any())
+            column = column.astype("float64" if gaps else "int64")
+        elif kind == "float":
+            column = column.astype("float64")
+        elif kind == "boolean":
+            if name in types.gaps or column.isna().any():
+                column = column.astype(object).where(column.notna(), None)
+            else:
+                column = column.astype(bool)
+        elif kind in ("date", "timestamp", "timestamp_ntz") and types.csv:
+            column = column.astype(str).where(column.notna()).astype("str")
+        elif kind == "timestamp":
+            column = pd.to_datetime(column)  # datetime64 also for a partition of gaps only
+            if column.dt.tz is None:
+                column = column.dt.tz_localize(
+                    types.time_zone, ambiguous=False, nonexistent="shift_forward"
+                )
+            column = column.dt.tz_convert("UTC")
+        columns[name] = column
+    return pd.DataFrame(columns, index=frame.index)
+
+
 @dataclass(frozen=True)
 class SparkTable:
     """A table on Spark, checked and split, with the sample its roles and preprocessor come from.
 
     ``sample`` is a ``TabularData`` of at most ``SAMPLE_ROWS`` rows with the whole table's task
-    and classes; ``frame`` the Spark rows with ``SPLIT_COLUMN`` (train, validation, test).
+    and classes, in the dtypes pandas reads (``pandas_dtypes``); ``frame`` the Spark rows with
+    ``SPLIT_COLUMN`` (train, validation, test); ``types`` what turns a partition of them into
+    the same dtypes as the sample.
     """
 
     frame: DataFrame
@@ -169,6 +256,7 @@ class SparkTable:
     test_rows: int
     digest: str
     source: str
+    types: ColumnTypes = field(default_factory=lambda: ColumnTypes({}))
 
     @property
     def task(self) -> str:
@@ -199,37 +287,31 @@ def load(
     """
     from pyspark.sql import functions as sf
 
-    if not target:
-        if not source.startswith("builtin:"):
-            raise UserInputError(f"target is required for data '{source}': name the label column")
-        target = "target"
-    if task not in data.TASKS:
-        raise UserInputError(f"task '{task}': expected one of {', '.join(data.TASKS)}")
+    target = data.resolve_target(source, target)
+    data.check_task(task)
     frame = read(spark, source)
-    if target not in frame.columns:
-        columns = ", ".join(frame.columns[:30])
-        raise UserInputError(f"target column '{target}' not found in {source}; columns: {columns}")
-    if len(frame.columns) < 2:
-        raise UserInputError(f"data '{source}' has no feature columns besides '{target}'")
+    data.check_columns(frame.columns, target, source)
     label = sf.col(_quoted(target))
     everything = [sf.col(_quoted(c)) for c in frame.columns]
     hashed = sf.pmod(sf.xxhash64(sf.lit(seed), *everything), sf.lit(_HASH_BUCKETS)) / _HASH_BUCKETS
+    # Integer and boolean columns with a gap anywhere take another dtype in pandas.
+    gappy = [
+        f.name
+        for f in frame.schema.fields
+        if f.dataType.simpleString() in _SPARK_INTEGERS | {"boolean"}
+    ]
     totals = frame.agg(
         sf.count(sf.lit(1)).alias("rows"),
         sf.count(label).alias("labelled"),
         sf.sum(sf.xxhash64(*everything).cast("decimal(38,0)")).alias("hash"),
         sf.count(sf.when(hashed < test_size, 1)).alias("test"),  # the split below's test rows
+        *[sf.count(sf.col(_quoted(name))).alias(f"present_{i}") for i, name in enumerate(gappy)],
     ).first()
     rows, labelled = totals["rows"], totals["labelled"]
-    if rows == 0:
-        raise UserInputError(f"data '{source}' has no rows")
-    if labelled == 0:
-        raise UserInputError(f"target column '{target}' is empty: every value is missing")
-    if labelled < rows:
-        raise UserInputError(
-            f"target column '{target}' is missing in {rows - labelled} of {rows} rows; rows "
-            "without a label can neither train nor be scored: drop them or fill them in"
-        )
+    gaps = {name for i, name in enumerate(gappy) if totals[f"present_{i}"] < rows}
+    types = column_types(spark, frame, gaps, csv=_read_as_csv(source))
+    data.check_rows(rows, source)
+    data.check_labelled(rows, labelled, target)
     schema = repr([(f.name, f.dataType.simpleString()) for f in frame.schema.fields])
     digest = hashlib.sha256(f"{totals['hash']}:{rows}:{schema}".encode()).hexdigest()[:12]
     counts = _label_counts(frame, target)
@@ -242,11 +324,11 @@ def load(
                 f"target column '{target}' has more than {MAX_CLASSES} distinct values; "
                 "engine=spark classifies into at most that many classes"
             )
-        _check_classes(counts, target)
+        data.check_classes(counts, target)
     cut = test_size + (1.0 - test_size) * validation_fraction
     split = sf.when(hashed < test_size, "test").when(hashed < cut, "validation").otherwise("train")
     frame = frame.withColumn(SPLIT_COLUMN, split)
-    sample_frame = _sample(frame, target, resolved, counts, rows, seed)
+    sample_frame = pandas_dtypes(_sample(frame, target, resolved, counts, rows, seed), types)
     sample_split = sample_frame.pop(SPLIT_COLUMN)
     name = data.table_name(source.removeprefix("table:"))
     prepared = data.prepare(
@@ -255,7 +337,14 @@ def load(
     if resolved == "classification" and len(prepared.classes) != len(counts):
         missing = sorted(set(map(str, counts)) - set(map(str, prepared.classes)))
         raise UserInputError(f"target column '{target}': classes {missing} missing from sample")
-    return SparkTable(frame, prepared, sample_split, rows, totals["test"], digest, source)
+    return SparkTable(frame, prepared, sample_split, rows, totals["test"], digest, source, types)
+
+
+def _read_as_csv(source: str) -> bool:
+    """Whether ``read`` reads ``source`` as CSV."""
+    if source.startswith(("builtin:", "table:")) or _is_table_name(source):
+        return False
+    return _is_csv(_spark_path(source))
 
 
 def _quoted(name: str) -> str:
@@ -268,20 +357,6 @@ def _label_counts(frame: DataFrame, target: str) -> dict | None:
     if len(grouped) > MAX_CLASSES:
         return None
     return {row[0]: row[1] for row in grouped}
-
-
-def _check_classes(counts: dict, target: str) -> None:
-    if len(counts) < 2:
-        raise UserInputError(
-            f"target column '{target}' has a single class {next(iter(counts))!r}; "
-            "classification needs at least two"
-        )
-    rare, count = min(counts.items(), key=lambda item: item[1])
-    if count < 2:
-        raise UserInputError(
-            f"target column '{target}': class {rare!r} has only {count} row; "
-            "each class needs at least 2"
-        )
 
 
 def _sample(
@@ -307,7 +382,7 @@ def encoder(table: SparkTable, preprocessor) -> tuple[Any, Any]:
     from common.preprocessing import feature_names, normalize_features
 
     sample = table.sample
-    roles, target, classes = sample.roles, sample.target, sample.classes
+    roles, target, classes, types = sample.roles, sample.target, sample.classes, table.types
     width = len(feature_names(preprocessor))
     fields = [StructField(f"f_{i}", DoubleType(), False) for i in range(width)]
     schema = StructType(
@@ -320,7 +395,7 @@ def encoder(table: SparkTable, preprocessor) -> tuple[Any, Any]:
 
     def encode(batches):
         for batch in batches:
-            features = normalize_features(batch, roles)
+            features = normalize_features(pandas_dtypes(batch, types), roles)
             values = np.asarray(preprocessor.transform(features), dtype="float64")
             out = pd.DataFrame(values, columns=[f.name for f in fields], index=batch.index)
             out[LABEL_COLUMN] = label_codes(batch[target], classes)
@@ -401,13 +476,14 @@ def scored_test_rows(table: SparkTable, model, *, seed: int) -> tuple[np.ndarray
 
     sample = table.sample
     classes, target, used = sample.classes, sample.target, sample.roles.used
+    types = table.types
     test, total = held_out_rows(table, seed=seed)
     outputs = [f"p_{i}" for i in range(len(classes))] if classes else ["prediction"]
     schema = StructType([StructField(n, DoubleType(), True) for n in [LABEL_COLUMN, *outputs]])
 
     def score(batches):
         for batch in batches:
-            result = model.predict(None, batch[used])
+            result = model.predict(None, pandas_dtypes(batch[used], types))
             out = pd.DataFrame({LABEL_COLUMN: label_codes(batch[target], classes)})
             if classes:
                 for i, label in enumerate(classes):
