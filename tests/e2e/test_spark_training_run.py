@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -258,7 +259,11 @@ def _ends_failed_in_one_line(process: subprocess.Popen, output: list[str], messa
     ``message``, and its run is FAILED with it."""
     rest, _ = process.communicate(timeout=300)
     output.append(rest)
-    assert process.returncode == 1, "".join(output)[-3000:]
+    _failed_in_one_line(process.returncode, output, message)
+
+
+def _failed_in_one_line(returncode: int, output: list[str], message: str) -> None:
+    assert returncode == 1, "".join(output)[-3000:]
     errors = [line for line in "".join(output).splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, "".join(output)[-3000:]
     assert message in errors[0]
@@ -303,28 +308,55 @@ def test_a_worker_that_dies_fails_the_run_with_its_error_not_a_hang(tables, tmp_
          "--env-manager", "local", "--experiment-name", EXPERIMENT, "-P", f"data={tables[0]}",
          "-P", "target=renewed", "-P", "engine=spark", *endless],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group: ended whole if the test fails
     )  # fmt: skip
-    output = []
-    for line in process.stdout:  # until the training stage is about to start
-        output.append(line)
-        if "training on Spark" in line:
-            break
-    # Python workers are forked per stage and reused, so workers of the preprocessing stages may
-    # sit idle beside the training ones (from a second daemon, even): kill them all once one of
-    # them is busy training, i.e. has used a second of CPU since now.
+    try:
+        output = []
+        for line in process.stdout:  # until the training stage is about to start
+            output.append(line)
+            if "training on Spark" in line:
+                break
+        # Read on while workers are killed: a full pipe would stop the command from exiting.
+        reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+        reader.start()
+        _kill_workers_once_training(process, output)
+        process.wait(timeout=300)  # no hang
+        reader.join(timeout=30)
+        _failed_in_one_line(process.returncode, output, "a Spark worker failed")
+    finally:
+        _end_process_group(process)
+
+
+def _kill_workers_once_training(process: subprocess.Popen, output: list[str]) -> None:
+    """SIGKILL the Spark Python workers once one of them trains (has used a second of CPU
+    since first seen), and every worker that appears after that, until the command exits.
+
+    Python workers are forked per stage and reused, so workers of the preprocessing stages may
+    sit idle beside the training ones, and on a loaded machine a training worker may start
+    after the first kill: killing only the workers present at one moment can miss them.
+    """
     started = {pid: _cpu_seconds(pid) for pid in _spark_python_workers()}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    training, deadline = False, time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline:
         workers = {pid: _cpu_seconds(pid) for pid in _spark_python_workers()}
-        if any(cpu - started.setdefault(pid, cpu) >= 1.0 for pid, cpu in workers.items()):
-            break
+        training = training or any(
+            cpu - started.setdefault(pid, cpu) >= 1.0 for pid, cpu in workers.items()
+        )
+        if training:
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-    else:
+    if not training:
         pytest.fail("no Spark Python worker started training:\n" + "".join(output)[-3000:])
-    for pid in workers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    _ends_failed_in_one_line(process, output, "a Spark worker failed")
+
+
+def _end_process_group(process: subprocess.Popen) -> None:
+    """End everything ``process`` started (launcher, entry point, JVM, Python workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
 
 
 def _children(pid: int) -> list[int]:
