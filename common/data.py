@@ -62,10 +62,7 @@ class TabularData:
     @cached_property  # hashes the whole table: once, though tags and the gate each ask
     def digest(self) -> str:
         """A content hash of the whole table (values, column names, dtypes), 12 hex chars."""
-        h = hashlib.sha256()
-        h.update(pd.util.hash_pandas_object(self.raw, index=False).values.tobytes())
-        h.update(repr([(str(c), str(t)) for c, t in self.raw.dtypes.items()]).encode())
-        return h.hexdigest()[:12]
+        return content_digest(self.raw)
 
     def raw_rows(self, index: pd.Index) -> pd.DataFrame:
         """The original feature rows at ``index``, as a client can send them.
@@ -97,6 +94,15 @@ class TabularData:
         spec = repr(parts).encode()
         count = len(self.roles.used)
         return f"{count}cols-{hashlib.sha256(spec).hexdigest()[:8]}"
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """A content hash of a table as read (values, column names, dtypes), 12 hex chars: the
+    ``data_digest`` tag of every run trained on it."""
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    return h.hexdigest()[:12]
 
 
 def _servable(column: pd.Series, has_gaps: bool) -> pd.Series:

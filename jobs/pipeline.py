@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -61,8 +61,15 @@ def parse_train_params(text: str, entry_point: str) -> dict[str, str]:
     return params
 
 
-def already_ran(entry_point: str, params: dict[str, str], experiment_id: str) -> str | None:
-    """A FINISHED run of ``entry_point`` with ``params`` at this clean commit, or None."""
+def already_ran(
+    entry_point: str,
+    params: dict[str, str],
+    experiment_id: str,
+    digest: Callable[[], str | None] = lambda: None,
+) -> str | None:
+    """A FINISHED run of ``entry_point`` with ``params`` at this clean commit, trained on the
+    table as it is now (``digest``: its content digest, asked only once a run matches; None: a
+    builtin set, which cannot change), or None."""
     commit, dirty = tracking.git_state()
     if commit is None or dirty != "false":
         print(
@@ -78,18 +85,47 @@ def already_ran(entry_point: str, params: dict[str, str], experiment_id: str) ->
         ),
         order_by=["attributes.start_time DESC"],
     )
+    now = None
     for run in runs:
         logged = run.data.params
-        if all(k in logged and launcher.launched_value(logged[k]) == v for k, v in params.items()):
+        if not all(
+            k in logged and launcher.launched_value(logged[k]) == v for k, v in params.items()
+        ):
+            continue
+        now = now or digest()
+        trained_on = run.data.tags.get("data_digest")
+        if now is None or trained_on == now:
             return run.info.run_id
+        print(
+            f"step {entry_point}: not reusing run {run.info.run_id}: the table changed since it "
+            f"trained (content digest {trained_on}, now {now})"
+        )
+        return None
     return None
 
 
-def run_step(entry_point: str, params: dict[str, str], env_manager: str, *, reuse: bool) -> str:
-    """Launch one step with ``mlflow run`` (or reuse an earlier one); returns its run id."""
+def table_digest(source: str) -> str | None:
+    """The content digest of ``source`` as the training step will read it; None for a builtin
+    set (fixed by the pinned scikit-learn)."""
+    if source.startswith("builtin:"):
+        return None
+    frame, _, _ = data.read_table(source)
+    return data.content_digest(frame)
+
+
+def run_step(
+    entry_point: str,
+    params: dict[str, str],
+    env_manager: str,
+    *,
+    reuse: bool,
+    digest: Callable[[], str | None] = lambda: None,
+) -> str:
+    """Launch one step with ``mlflow run`` (or reuse an earlier one trained on the same table,
+    see ``already_ran``); returns its run id."""
     experiment_id = mlflow.active_run().info.experiment_id
-    if reuse and (found := already_ran(entry_point, params, experiment_id)):
-        print(f"step {entry_point}: reusing FINISHED run {found} (same parameters and commit)")
+    if reuse and (found := already_ran(entry_point, params, experiment_id, digest)):
+        print(f"step {entry_point}: reusing FINISHED run {found} (same parameters, commit, data)")
         return found
     print(f"step {entry_point}: mlflow run -e {entry_point} --env-manager {env_manager}")
     return launcher.run_child(PROJECT_ROOT, entry_point, params, env_manager)
@@ -120,7 +156,10 @@ def run(args) -> int:
             train_params |= {"trainer": args.trainer, "max_evals": str(args.max_evals)}
             train_params["metric"] = args.metric
         train_params |= extra
-        trained = run_step(train_entry, train_params, env_manager, reuse=True)
+        trained = run_step(
+            train_entry, train_params, env_manager, reuse=True,
+            digest=lambda: table_digest(args.data),
+        )  # fmt: skip
         mlflow.set_tag("train_run_id", trained)
         record_step(trained, prefixes=("test_",), tags=("dataset", "data_version", "model_type"))
         register_params = {

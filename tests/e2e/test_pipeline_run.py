@@ -3,11 +3,14 @@ another table gets its own model name and champion."""
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
+from common import data
 from tests.helpers.processes import mlflow_cli
 from tests.helpers.project import CHURN_CSV
 from tests.helpers.runs import all_runs, runs_in
@@ -79,16 +82,32 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
 
     # The README's own-data pipeline after the builtin champion: its own name, its own champion.
-    churn = mlflow_cli(
-        *run, "-P", f"data={CHURN_CSV}", "-P", "target=churn", "-P", "tune=false",
-        "-P", "trainer=sklearn", cwd=launch_dir,
-    )  # fmt: skip
+    customers = launch_dir / CHURN_CSV.name
+    shutil.copy(CHURN_CSV, customers)
+    own = [*run, "-P", f"data={customers}", "-P", "target=churn", "-P", "tune=false",
+           "-P", "trainer=sklearn", "-P", "margin=1.0"]  # fmt: skip
+    churn = mlflow_cli(*own, cwd=launch_dir)
     assert churn.returncode == 0, churn.stderr[-3000:]
     churn_champion = client.get_model_version_by_alias("tabular-churn_sample", "champion")
     assert _runs("main")[-1].info.run_name == "pipeline_churn_sample_v1"
     assert _runs("main")[-1].data.tags["model_name"] == "tabular-churn_sample"
-    assert churn_champion.tags["source_run_id"] == _runs("main")[-1].data.tags["train_run_id"]
+    first_month = _runs("main")[-1].data.tags["train_run_id"]
+    assert churn_champion.tags["source_run_id"] == first_month
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+
+    # Month two: the same command on the same path with new rows retrains, never reuses.
+    table = pd.read_csv(customers)
+    pd.concat(
+        [table, table.head(40).assign(tenure_months=lambda t: t["tenure_months"] + 1)]
+    ).to_csv(customers, index=False)
+    month_two = mlflow_cli(*own, cwd=launch_dir)
+    assert month_two.returncode == 0, month_two.stderr[-3000:]
+    assert f"not reusing run {first_month}: the table changed since it trained" in month_two.stdout
+    retrained = _runs("main")[-1].data.tags["train_run_id"]
+    assert retrained != first_month
+    digests = {r.info.run_id: r.data.tags["data_digest"] for r in _runs("train_sklearn")}
+    assert digests[retrained] != digests[first_month]
+    assert digests[retrained] == data.content_digest(pd.read_csv(customers))  # the new rows
 
     # Batch scoring of the champion through `mlflow run -e predict`, output at an absolute path.
     frame = load_breast_cancer(as_frame=True).frame
