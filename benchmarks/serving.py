@@ -24,8 +24,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from common import spark_session
 from common.environment import PROJECT_ROOT
+from common.spark import session as spark_session
 from entrypoints import predict, train_sklearn
 
 CHURN = PROJECT_ROOT / "data" / "churn_sample.csv"

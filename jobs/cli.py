@@ -168,7 +168,7 @@ def trainer_parser(doc: str, trainer: Any) -> StrictParser:
 
 def add_engine_flags(parser: argparse.ArgumentParser, trainer: Any) -> None:
     """``--engine single_node|spark`` and, where the trainer runs on Spark, its worker count."""
-    group = parser.add_argument_group("engine (see common/spark_tables.py)")
+    group = parser.add_argument_group("engine (see common/spark/tables.py)")
     group.add_argument(
         "--engine",
         choices=("single_node", "spark"),

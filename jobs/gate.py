@@ -287,7 +287,8 @@ def _judge_on_spark(
 ) -> tuple[float, float | None, float | None]:
     """(candidate, baseline, champion) scores of a run trained with ``engine=spark``: its test
     split rebuilt on Spark the way training split it, the models scored by ``spark_udf``."""
-    from common import spark_session, spark_tables
+    from common.spark import session as spark_session
+    from common.spark import tables as spark_tables
     from jobs.spark_engine import worker_errors
 
     params, tags = launcher.given_params(run), run.data.tags

@@ -27,8 +27,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import data, spark_session
+from common import data
 from common.errors import UserInputError, one_line
+from common.spark import session as spark_session
 from jobs import artifact_budget, context
 
 ENTRY_POINT = "predict"

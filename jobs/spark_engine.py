@@ -1,6 +1,6 @@
 """The Spark engine of ``jobs.training``: ``-P engine=spark`` keeps the table on Spark.
 
-The table is read, checked, split and encoded on Spark (``common.spark_tables``), the trainer's
+The table is read, checked, split and encoded on Spark (``common.spark.tables``), the trainer's
 Spark module fits on the encoded rows in the executors, and the test metrics come from the served
 model's predictions computed per partition. Only a bounded sample and the test predictions ever
 reach the driver. What is logged is ``jobs.training.log_fitted``'s, as on one node.
@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 import mlflow
 
-from common import business, columns, evaluation, pyfunc, seeding, spark_session, spark_tables
+from common import business, columns, evaluation, pyfunc, seeding
 from common.errors import UserInputError, WorkerError
 from common.preprocessing import build_preprocessor
+from common.spark import session as spark_session
+from common.spark import tables as spark_tables
 from common.step_metrics import StepMetricsLogger
 from jobs import context
 from jobs.model_record import SCHEMA_ROWS, Fitted, model_spec

@@ -29,10 +29,11 @@ from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
 import trainers
-from common import business, data, evaluation, metrics, seeding, spark_session
+from common import business, data, evaluation, metrics, seeding
 from common.columns import Roles
 from common.environment import JOB_PACKAGES, write_code_archive
 from common.errors import UserInputError
+from common.spark import session as spark_session
 from jobs import context, training
 from jobs.model_record import log_fitted
 

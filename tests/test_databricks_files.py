@@ -95,7 +95,7 @@ def test_distributed_job_trains_each_spark_trainer_on_several_workers():
     for task in job["tasks"]:
         cluster = clusters[task["job_cluster_key"]]
         # The worker count against the task slots (workers x cores / spark.task.cpus) depends on
-        # the node type and is checked on the cluster (common.spark_tables.check_slots).
+        # the node type and is checked on the cluster (common.spark.tables.check_slots).
         assert cluster["num_workers"] > 1
         assert int(cluster["spark_conf"]["spark.task.cpus"]) >= 1  # var.task_cpus reaches it
         entry_point, *argv = _task_argv(job, task)

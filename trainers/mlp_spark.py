@@ -235,10 +235,10 @@ def _rank_entry():
     spec it is given holds plain values only, for the same reason).
 
     Nested, so cloudpickle ships it by value: on a cluster the processes torchrun starts do not
-    see the code ``common.spark_session.ship_code`` gave Spark's own Python workers, so it adds
+    see the code ``common.spark.session.ship_code`` gave Spark's own Python workers, so it adds
     that archive (in the executor's working folder, where Spark puts added files) to the path.
     """
-    from common.spark_session import CODE_ARCHIVE  # a string in ``run``'s closure, shipped with it
+    from common.spark.session import CODE_ARCHIVE  # a string in ``run``'s closure, shipped with it
 
     def run(spec: dict) -> dict:
         import importlib

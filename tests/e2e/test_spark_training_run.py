@@ -280,8 +280,8 @@ def _spark_python_workers() -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue
-        # `python -m common.spark_daemon` (the JVM's command line names it too: spared)
-        if entry.name.isdigit() and argv[1:3] == [b"-m", b"common.spark_daemon"]:
+        # `python -m common.spark.daemon` (the JVM's command line names it too: spared)
+        if entry.name.isdigit() and argv[1:3] == [b"-m", b"common.spark.daemon"]:
             pids.append(int(entry.name))
     return pids
 

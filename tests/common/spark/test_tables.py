@@ -1,4 +1,4 @@
-"""common.spark_tables.pandas_dtypes: Spark rows as pandas gets them -> the dtypes pandas reads.
+"""common.spark.tables.pandas_dtypes: Spark rows as pandas gets them -> the dtypes pandas reads.
 
 The frames in are shaped as ``toPandas``/``mapInPandas`` hand over Spark rows (Arrow on, pyspark
 4.3): ``int`` as int32, ``float`` as float32, ``date`` as ``datetime.date`` objects,
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.spark_tables import ColumnTypes, pandas_dtypes
+from common.spark.tables import ColumnTypes, pandas_dtypes
 
 CSV_TEXT = """visits,active,signup,seen,amount,plan,calls,member
 3,True,2024-03-01,2024-03-01 10:30:00,12.5,basic,1,True

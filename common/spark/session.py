@@ -46,7 +46,7 @@ def get_or_create(app_name: str, *, needed_for: str):
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # no stage bars over the trial lines
-        .config("spark.python.daemon.module", "common.spark_daemon")
+        .config("spark.python.daemon.module", "common.spark.daemon")
         .getOrCreate()
     )
     # WARN lines from every task flood the console; SPARK_LOG_LEVEL=WARN (or INFO) brings them back.
