@@ -17,7 +17,8 @@ from trainers.contract import FitRequest, History, LearningCurve, StepCallback
 
 EVAL_NAMES = ("train", "validation")
 _FRACTION = float_in(0.0, 1.0, high_open=False)
-_NON_NEGATIVE = float_in(0.0, float("inf"), low_open=False)
+# XGBoost keeps these as float32: a larger value is its own traceback, not a clear refusal.
+_NON_NEGATIVE = float_in(0.0, float(np.finfo(np.float32).max), low_open=False, high_open=False)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import train_xgboost
@@ -45,3 +46,12 @@ def test_autolog_logs_booster_params_and_model_is_xgboost_json():
     model_dir = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model")
     saved = json.loads(Path(model_dir, "artifacts", "estimator.json").read_text())
     assert saved["learner"]["objective"]["name"] == "multi:softprob"
+
+
+@pytest.mark.parametrize("flag", ["--min-child-weight", "--reg-lambda"])
+def test_a_booster_value_beyond_float32_is_one_line_not_xgboosts_traceback(flag, capsys):
+    assert train_xgboost.main([flag, "1e300"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"argument {flag}: expected a number in [0.0, 3.40282" in err
+    assert err.startswith("error: ")
+    assert "\n" not in err
