@@ -22,23 +22,24 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from common.errors import UserInputError
-from common.params import hyperparameter, non_negative_float
+from common.params import float_in, hyperparameter
 
 GREATER_IS_BETTER = {"test_expected_cost": False}
 TASK = {"test_expected_cost": "classification"}  # the task each applies to
 CLASSES = {"test_expected_cost": 2}  # the number of classes it needs, where it needs one
 
 
+# A cost per decision up to a trillion: any currency's amounts, and an expected cost per row that
+# stays finite (1e308 per false positive made the logged metric inf on a FINISHED run).
+_COST = float_in(0.0, 1e12, low_open=False, high_open=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The business metric's parameters, logged as run parameters like any other."""
 
-    cost_fp: float = hyperparameter(
-        1.0, non_negative_float, "cost of a false positive (binary classification)"
-    )
-    cost_fn: float = hyperparameter(
-        1.0, non_negative_float, "cost of a false negative (binary classification)"
-    )
+    cost_fp: float = hyperparameter(1.0, _COST, "cost of a false positive (binary classification)")
+    cost_fn: float = hyperparameter(1.0, _COST, "cost of a false negative (binary classification)")
 
 
 def settings_of(values) -> Settings:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
 from common import business, metrics
+from common.params import ParameterValueError
 
 
 def test_expected_cost_charges_each_kind_of_error_its_own_cost_per_row():
@@ -39,3 +41,12 @@ def test_settings_come_from_flags_or_from_a_runs_text_params():
     )
     assert business.settings_of({"cost_fp": "4", "other": "x"}) == business.Settings(4.0, 1.0)
     assert business.settings_of({}) == business.Settings()
+
+
+def test_a_cost_whose_expected_value_could_overflow_is_refused_naming_the_bound():
+    parse = {f.name: f.metadata["parse"] for f in fields(business.Settings)}
+    assert parse["cost_fp"]("1e12") == 1e12
+    with pytest.raises(ParameterValueError, match=r"expected a number in \[0.0, 1000000000000.0\]"):
+        parse["cost_fp"]("1e308")
+    with pytest.raises(ParameterValueError, match="got '-1'"):
+        parse["cost_fn"]("-1")
