@@ -347,6 +347,12 @@ def prepare(
         y, classes = _regression_target(raw_y, target), None
     else:
         y, classes = _classification_target(raw_y, target)
+    for flag, names in (overrides or {}).items():
+        if target in names:
+            raise UserInputError(
+                f"{flag}= names the target column '{target}': the target is never a feature; "
+                f"take it out of {flag}="
+            )
     features = frame.drop(columns=[target])
     unwanted = [c for c in (overrides or {}).get("drop", ()) if c in features.columns]
     _check_features(features.drop(columns=unwanted), source)

@@ -171,3 +171,12 @@ def test_split_refuses_a_test_size_too_small_for_the_classes():
     table = data.load("builtin:iris", target="")
     with pytest.raises(UserInputError, match=r"test_size=0\.01"):
         data.split(table, test_size=0.01, seed=0)
+
+
+@pytest.mark.parametrize("flag", ["drop", "numeric", "categorical"])
+def test_an_override_naming_the_target_is_refused_as_such(flag):
+    with pytest.raises(UserInputError, match=f"{flag}= names the target column 'label'"):
+        data.prepare(
+            _frame(), target="label", task="auto", source="s", name="n",
+            overrides={flag: ("label",)},
+        )  # fmt: skip
