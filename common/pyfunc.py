@@ -21,7 +21,9 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 import trainers
@@ -106,6 +108,26 @@ class ModelSpec:
         return spec
 
 
+class InputError(MlflowException, ValueError):
+    """Rows this model cannot score (a column missing, text in a number column): the client's
+    error, answered with HTTP 400 by ``mlflow models serve``, one line everywhere."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _not_numeric(rows: pd.DataFrame, roles: Roles) -> str:
+    """The first number column of ``rows`` holding a value that is not a number, and that value
+    (numbers come as any dtype: the signature types them ``any``)."""
+    for name in roles.numeric:
+        column = rows[name]
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = column[numbers.isna() & column.notna()]
+        if len(bad):
+            return f"column '{name}' holds {str(bad.iloc[0])[:60]!r} (row {bad.index[0]!r})"
+    return "a value that is not a number"
+
+
 class TabularModel(mlflow.pyfunc.PythonModel):
     """Predicts from raw rows: normalize dtypes -> preprocessor -> estimator -> original labels.
 
@@ -133,11 +155,12 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         roles = spec.roles
         missing = [c for c in roles.used if c not in model_input.columns]
         if missing:
-            raise ValueError(f"input is missing feature column(s): {', '.join(missing)}")
+            raise InputError(f"input is missing feature column(s): {', '.join(missing)}")
         try:
             features = normalize_features(model_input, roles)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"input has a non-numeric value in a numeric column: {exc}") from exc
+            where = _not_numeric(model_input, roles)
+            raise InputError(f"input has a non-numeric value in a numeric column: {where}") from exc
         encoded = self.preprocessor.transform(features)
         if spec.task == "regression":
             prediction = np.asarray(self.estimator.predict(encoded), dtype="float64").ravel()
@@ -152,15 +175,19 @@ class TabularModel(mlflow.pyfunc.PythonModel):
 
 def _input_schema(inferred: Schema, rows: pd.DataFrame, roles: Roles) -> Schema:
     """Every feature column required (a missing column is an error, not a column of missing
-    values; MLflow marks one optional when the rows it saw had gaps). A text or boolean column
-    with gaps accepts any type: a batch where it is all missing arrives as float NaN, which
-    MLflow would refuse to convert to string or boolean. A date column accepts any type: text in
-    any spelling, naive or zoned datetimes (MLflow refuses zoned ones); the model parses them."""
+    values; MLflow marks one optional when the rows it saw had gaps). A number column accepts any
+    type: MLflow's ``long`` refuses float64, so a whole-number column could not be scored once a
+    batch holds a missing value (the preprocessor imputes it), and ``double`` refuses int64, so
+    a column with gaps in training refused a batch without any; the model converts numbers
+    itself and refuses text in one line. A text or boolean column with gaps accepts any type: a
+    batch where it is all missing arrives as float NaN, which MLflow would refuse to convert to
+    string or boolean. A date column accepts any type: text in any spelling, naive or zoned
+    datetimes (MLflow refuses zoned ones); the model parses them."""
     numeric, dates = set(roles.numeric), set(roles.datetime)
     columns = []
     for spec in inferred.inputs:
         gaps = bool(rows[spec.name].isna().any())
-        loose = spec.name in dates or (spec.name not in numeric and gaps)
+        loose = spec.name in dates or spec.name in numeric or gaps
         columns.append(ColSpec(AnyType() if loose else spec.type, spec.name, required=True))
     return Schema(columns)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from common.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -63,6 +65,17 @@ def test_user_csv_model_serves_raw_rows_with_missing_values_and_unseen_categorie
     assert (out["probability_no"] + out["probability_yes"]).round(9).eq(1).all()
     training_rows = pd.read_csv(churn_csv).drop(columns="churn").head(20)
     assert len(model.predict(training_rows)) == 20
+    # Next month's file: a gap in a whole-number column (read as float64), whole numbers in a
+    # float column (read as int64). The preprocessor imputes; the signature takes both.
+    assert training_rows["support_tickets"].dtype == "int64"
+    next_month = training_rows.astype({"support_tickets": "float64"})
+    next_month.loc[0, "support_tickets"] = np.nan
+    next_month["monthly_charges"] = next_month["monthly_charges"].round().astype("int64")
+    assert model.predict(next_month)["prediction"].isin(["yes", "no"]).all()
+    text = training_rows.astype({"tenure_months": object})
+    text.loc[3, "tenure_months"] = "twelve"
+    with pytest.raises(ValueError, match="column 'tenure_months' holds 'twelve' \\(row 3\\)"):
+        model.predict(text)
 
 
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(trainer):
