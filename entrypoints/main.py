@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import trainers
 from common import metrics
-from jobs import cli, pipeline
+from jobs import cli, gate, pipeline
 
 
 def build_parser() -> cli.StrictParser:
@@ -37,6 +37,10 @@ def build_parser() -> cli.StrictParser:
     )
     steps.add_argument("--margin", type=cli.non_negative_float, default=0.0)
     steps.add_argument("--promote", type=cli.boolean, default=True, help="move 'champion'")
+    steps.add_argument(
+        "--schema-change", choices=gate.SCHEMA_CHANGES, default="refuse",
+        help="register's: refuse a champion of another schema, or replace it",
+    )  # fmt: skip
     steps.add_argument(
         "--env-manager",
         choices=pipeline.ENV_MANAGERS,

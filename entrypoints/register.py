@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jobs import cli, registration
+from jobs import cli, gate, registration
 
 
 def build_parser() -> cli.StrictParser:
@@ -54,6 +54,13 @@ def build_parser() -> cli.StrictParser:
         "--baseline", type=cli.boolean, default=True, help="must beat class priors / the mean"
     )
     parser.add_argument("--mode", choices=registration.MODES, default="enabled")
+    parser.add_argument(
+        "--schema-change",
+        choices=gate.SCHEMA_CHANGES,
+        default="refuse",
+        help="a champion whose schema is not comparable (jobs/gate.py): refuse, or replace it "
+        "judged by the baseline and threshold only (default: %(default)s)",
+    )
     parser.add_argument("--alias", default="challenger")
     parser.add_argument("--promote", type=cli.boolean, default=False, help="also move 'champion'")
     parser.add_argument("--registry-uri", default="", help="e.g. databricks-uc; default: tracking")

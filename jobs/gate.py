@@ -10,8 +10,16 @@ run's settings. The candidate is refused when its metric
 - is not better than the current champion's by more than ``-margin``: with ``margin=0`` a tie
   keeps the champion, a positive margin lets a candidate that is worse by less than it through.
 
-A champion whose task, target or input schema differs from the candidate's is not scored at all:
-``mismatch`` names the difference, because its numbers on these rows would mean nothing.
+Schema evolution (``refuse_other_data``): a champion is scored on the candidate's rows only when
+the two are comparable, i.e. the same task and target, and the candidate's inputs hold every
+column the champion needs, each of the same kind. Kinds are number (any integer or float width:
+a whole-number column that gains a missing value reads as float and is the same column), text,
+boolean and date, from each run's features.json (else its model signature). So a table that grew
+rows, columns, categories or missing values is comparable, and the champion ignores columns it
+does not know. Not comparable: a column the champion needs is gone, or changed kind (number ->
+text): one line names the columns. A scheduled job's way out is ``schema_change=replace``:
+``register`` then judges the candidate against the baseline and threshold only and records that
+it replaced the champion on a schema change.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ class Verdict:
     baseline: float | None = None
     failures: list[str] = field(default_factory=list)
     note: str = ""
+    schema_change: str = ""  # the schema change schema_change=replace let through
 
     def describe(self) -> str:
         """One line for the model version's description and the refusal message."""
@@ -91,11 +100,21 @@ def score_model(
     split: data.Split,
     metric: str,
     settings: business.Settings | None = None,
+    *,
+    own_rows: bool = True,
 ) -> float:
     """Load ``model_uri`` and compute ``metric`` on the held-out raw rows (the business metric
-    with the candidate run's ``settings``)."""
+    with the candidate run's ``settings``).
+
+    Args:
+        own_rows: False for another model than the one trained on these rows (the champion):
+            it gets the rows through its own checks and conversions, not its signature's
+            dtypes, which a comparable table may have widened (a whole-number column with a
+            missing value reads as float64, which MLflow's ``long`` refuses).
+    """
     model = mlflow.pyfunc.load_model(model_uri)
-    out = model.predict(table.raw_rows(split.X_test.index))
+    rows = table.raw_rows(split.X_test.index)
+    out = model.predict(rows) if own_rows else model.unwrap_python_model().predict(None, rows)
     if table.task == "classification":
         output = out[[f"probability_{c}" for c in table.classes]]
     else:
@@ -123,7 +142,7 @@ def baseline_score(
 def _score(model_uri: str, role: str, table, split, metric: str, settings) -> float:
     """``score_model``, with a model that cannot be loaded or fed these rows named in one line."""
     try:
-        return score_model(model_uri, table, split, metric, settings)
+        return score_model(model_uri, table, split, metric, settings, own_rows=role != "champion")
     except Exception as exc:  # a missing artifact, another schema, a broken environment
         reason = one_line(exc, last=True, limit=500)  # MLflow's schema errors end with the point
         raise UserInputError(f"the {role} {model_uri} could not be scored: {reason}") from exc
@@ -141,28 +160,60 @@ def _input_schema(model_uri: str) -> dict[str, str] | None:
     return {str(c.get("name")): str(c.get("type")) for c in signature.inputs.to_dict()}
 
 
+# Column kinds by features.json role, and by signature type for runs without features.json.
+_KIND_OF_ROLE = {"numeric": "number", "categorical": "text", "boolean": "boolean",
+                 "datetime": "date"}  # fmt: skip
+_KIND_OF_TYPE = {"long": "number", "integer": "number", "double": "number", "float": "number",
+                 "string": "text", "boolean": "boolean", "datetime": "date"}  # fmt: skip
+
+
+def _input_kinds(run, model_uri: str) -> dict[str, str | None] | None:
+    """The model's input columns -> kind (None: unknown, e.g. a column typed ``any``); None when
+    the model's inputs are unknown."""
+    schema = _input_schema(model_uri)
+    if schema is None:
+        return None
+    roles = {}
+    if run is not None:
+        try:
+            described = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/features.json")
+            roles = {c["name"]: c["role"] for c in described.get("columns", [])}
+        except Exception:  # runs logged before features.json: the signature's types only
+            roles = {}
+    return {
+        name: _KIND_OF_ROLE.get(roles.get(name, ""), _KIND_OF_TYPE.get(kind))
+        for name, kind in schema.items()
+    }
+
+
 def _listed(names: list[str]) -> str:
     shown = ", ".join(names[:SHOWN])
     return shown + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
 
 
-def mismatch(candidate_run, champion_run, candidate_uri: str, champion_uri: str) -> str:
-    """What makes the champion incomparable with the candidate (task, target, input columns and
-    their types), in a few words; empty when they match or nothing is known."""
+def _differences(candidate_run, champion_run, candidate_uri: str, champion_uri: str):
+    """(other data: task or target differ; schema: a column the champion needs gone or of
+    another kind), each a list of short phrases."""
     ours, theirs = candidate_run.data.tags, champion_run.data.tags if champion_run else {}
-    differences = []
+    other_data, schema = [], []
     for key in ("task", "target"):
         if theirs.get(key) and ours.get(key) and theirs[key] != ours[key]:
-            differences.append(f"{key} '{theirs[key]}' vs the candidate's '{ours[key]}'")
-    new, old = _input_schema(candidate_uri), _input_schema(champion_uri)
+            other_data.append(f"{key} '{theirs[key]}' vs the candidate's '{ours[key]}'")
+    new = _input_kinds(candidate_run, candidate_uri)
+    old = _input_kinds(champion_run, champion_uri)
     if new is not None and old is not None:
         if missing := [c for c in old if c not in new]:
-            differences.append(f"columns the candidate lacks: {_listed(missing)}")
-        if extra := [c for c in new if c not in old]:
-            differences.append(f"columns only the candidate has: {_listed(extra)}")
-        if changed := [f"{c} {old[c]}->{new[c]}" for c in old if c in new and old[c] != new[c]]:
-            differences.append(f"types changed: {_listed(changed)}")
-    return "; ".join(differences)
+            schema.append(f"columns the candidate lacks: {_listed(missing)}")
+        changed = [
+            f"{c} {old[c]}->{new[c]}"
+            for c in old
+            if c in new and old[c] and new[c] and old[c] != new[c]
+        ]
+        if changed:
+            schema.append(f"columns of another kind: {_listed(changed)}")
+        if (other_data or schema) and (extra := [c for c in new if c not in old]):
+            schema.append(f"columns only the candidate has: {_listed(extra)}")
+    return other_data, schema
 
 
 def check(
@@ -215,23 +266,45 @@ def version_uri(version) -> str:
     return f"models:/{version.name}/{version.version}"
 
 
-def refuse_other_data(run, champion) -> None:
-    """Refuse a ``champion`` model version trained for another task, target or input schema
-    than ``run``'s model: scoring it on the candidate's rows would mean nothing (or crash).
+SCHEMA_CHANGES = ("refuse", "replace")
+
+
+def refuse_other_data(run, champion, *, schema_change: str = "refuse") -> str:
+    """Refuse a ``champion`` model version trained for another task or target than ``run``'s
+    model, or on a schema the policy above calls not comparable: scoring it on the candidate's
+    rows would mean nothing (or crash).
+
+    Args:
+        schema_change: ``replace`` lets a schema change through (not another task or target).
+
+    Returns:
+        The schema change ``replace`` let through; empty when the two are comparable.
 
     Raises:
         UserInputError: one line naming the differences and how to proceed.
     """
     if champion is None or champion.run_id == run.info.run_id:
-        return
+        return ""
     champion_uri, candidate_uri = version_uri(champion), f"runs:/{run.info.run_id}/model"
-    if difference := mismatch(run, _run_or_none(champion.run_id), candidate_uri, champion_uri):
-        raise UserInputError(
-            f"model '{champion.name}': its champion (version {champion.version}) was trained on "
-            f"other data ({difference}); register under another name (-P model_name=...) or "
-            f"retire that champion (MlflowClient().delete_registered_model_alias("
-            f"'{champion.name}', 'champion'))"
-        )
+    other_data, schema = _differences(
+        run, _run_or_none(champion.run_id), candidate_uri, champion_uri
+    )
+    if not other_data and not schema:
+        return ""
+    if not other_data and schema_change == "replace":
+        return "; ".join(schema)
+    way_out = (
+        "-P schema_change=replace judges it against the baseline and threshold only and "
+        "replaces the champion; or "
+        if not other_data
+        else ""
+    )
+    raise UserInputError(
+        f"model '{champion.name}': its champion (version {champion.version}) was trained on "
+        f"other data ({'; '.join(other_data + schema)}); {way_out}register under another name "
+        f"(-P model_name=...) or retire that champion (MlflowClient().delete_registered_model_"
+        f"alias('{champion.name}', 'champion'))"
+    )
 
 
 def judge(
@@ -242,6 +315,7 @@ def judge(
     threshold: float | None,
     margin: float,
     baseline: bool = True,
+    schema_change: str = "refuse",
 ) -> Verdict:
     """Score the run's model, the baseline and the ``champion`` model version (if any) on the
     run's test split.
@@ -249,16 +323,23 @@ def judge(
     A candidate that is the champion's own run is not compared with itself (re-registering it
     is idempotent); the other checks still apply.
 
+    Args:
+        schema_change: ``refuse_other_data``'s: ``replace`` judges a candidate whose schema is
+            not comparable with the champion's without it.
+
     Raises:
         UserInputError: the champion was trained on other data (``refuse_other_data``), or a
             model cannot be scored.
     """
-    refuse_other_data(run, champion)
+    replaced = refuse_other_data(run, champion, schema_change=schema_change)
     note, champion_uri = "", None
     if champion is not None:
         champion_uri = version_uri(champion)
         if champion.run_id == run.info.run_id:
             note, champion_uri = f" (already the champion, {champion_uri})", None
+        elif replaced:
+            note = f" (replaces champion version {champion.version} on a schema change: {replaced})"
+            champion_uri = None
     params = launcher.given_params(run)
     settings = business.settings_of(params)  # the champion is judged by the same costs
     candidate_uri = f"runs:/{run.info.run_id}/model"
@@ -279,7 +360,7 @@ def judge(
         scored = _score(champion_uri, "champion", *scoring) if champion_uri else None
     failures = check(metric, candidate, scored, threshold, margin, floor)
     status = "failed" if failures else "passed"
-    return Verdict(status, metric, candidate, scored, floor, failures, note)
+    return Verdict(status, metric, candidate, scored, floor, failures, note, replaced)
 
 
 def _judge_on_spark(

@@ -166,6 +166,7 @@ def run(args) -> int:
             "run_id": trained, "model_name": args.model_name, "metric": args.metric,
             "threshold": str(args.threshold), "margin": str(args.margin),
             "promote": str(args.promote).lower(), "mode": "enabled",
+            "schema_change": args.schema_change,
         }  # fmt: skip
         try:
             registered = run_step("register", register_params, env_manager, reuse=False)

@@ -194,7 +194,7 @@ def run(args) -> int:
         mlflow.set_registry_uri(args.registry_uri)
     with context.entry_point_run(ENTRY_POINT, args, stage="register"):
         client = MlflowClient()
-        run, metric = _candidate(client, args, registry_uri)
+        run, metric, info = _candidate(client, args)
         name = args.model_name or default_model_name(run)
         mlflow.set_tags({"model_name": name, "candidate_run_id": run.info.run_id})
         # Champion lookup, gate, registration and alias move as one step per model name, so
@@ -202,6 +202,7 @@ def run(args) -> int:
         what = f"registering model '{name}'"
         key = f"register {locks.store_key(registry_uri)} {name}"
         try:
+            check_signature(info, registry_uri)
             with locks.held(key, what=what, uri=registry_uri):
                 verdict = _gate(client, run, metric, name, args)
                 mlflow.set_tag("validation_status", verdict.status)
@@ -245,12 +246,12 @@ def _gate(client: MlflowClient, run, metric: str, name: str, args) -> gate.Verdi
     for _ in range(5):
         champion = _champion(client, name)
         if args.mode == "disabled":  # no scores, but never another table's model under this name
-            gate.refuse_other_data(run, champion)
-            verdict = gate.Verdict("skipped", metric)
+            replaced = gate.refuse_other_data(run, champion, schema_change=args.schema_change)
+            verdict = gate.Verdict("skipped", metric, schema_change=replaced)
         else:
             verdict = gate.judge(
                 run, metric, champion=champion, threshold=args.threshold, margin=args.margin,
-                baseline=args.baseline,
+                baseline=args.baseline, schema_change=args.schema_change,
             )  # fmt: skip
         now = _champion(client, name)
         if (now and now.version) == (champion and champion.version):
@@ -258,19 +259,51 @@ def _gate(client: MlflowClient, run, metric: str, name: str, args) -> gate.Verdi
     else:
         raise UserInputError(f"model '{name}': its champion kept moving while judging")
     _log_scores(client, run, verdict)
+    if verdict.schema_change:
+        print(f"gate: schema_change=replace: the champion is not compared: {verdict.schema_change}")
+        mlflow.set_tag("schema_change", verdict.schema_change[:5000])
     return verdict
 
 
-def _candidate(client: MlflowClient, args, registry_uri: str):
-    """(the candidate run, the metric it is judged on), refused when either cannot be used."""
-    if args.run_id == "best" and args.metric == "auto":
-        raise UserInputError("run_id=best needs a metric to rank runs by, e.g. metric=test_roc_auc")
+def _default_ranking(client: MlflowClient, experiment: str) -> str:
+    """``metric=auto`` for ``run_id=best``: the default metric of the task of the experiment's
+    newest FINISHED run (``test_roc_auc`` or ``test_rmse``)."""
+    name = experiment or tracking.experiment_name("train")
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise UserInputError(f"experiment '{name}' does not exist (needed for run_id=best)")
+    newest = client.search_runs(
+        [found.experiment_id], filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )  # fmt: skip
+    task = newest[0].data.tags.get("task", "") if newest else ""
+    if task not in metrics.DEFAULT_METRIC:
+        raise UserInputError(
+            f"run_id=best: no FINISHED run with a task in experiment '{name}' to choose the metric "
+            "by; name one, e.g. metric=test_roc_auc"
+        )
+    metric = metrics.DEFAULT_METRIC[task]
+    print(f"run_id=best: ranking by {metric}, the default for {task} (the newest run's task)")
+    return metric
+
+
+def _candidate(client: MlflowClient, args):
+    """(the candidate run, the metric it is judged on, its model's info), refused when either
+    cannot be used."""
     if args.metric != "auto" and args.metric not in metrics.GREATER_IS_BETTER:
         raise UserInputError(
             f"metric '{args.metric}': expected one of {', '.join(metrics.GREATER_IS_BETTER)}"
         )
-    run = resolve_run(client, args.run_id, args.experiment, args.metric, args.data_version)
+    ranking = args.metric
+    if args.run_id == "best" and ranking == "auto":
+        ranking = _default_ranking(client, args.experiment)
+    run = resolve_run(client, args.run_id, args.experiment, ranking, args.data_version)
     task = run.data.tags.get("task", "classification")
+    if task not in metrics.DEFAULT_METRIC:
+        raise UserInputError(
+            f"run {run.info.run_id} has task tag {task[:60]!r}; expected one of "
+            f"{', '.join(metrics.DEFAULT_METRIC)} (a run this project logged says which)"
+        )
     metric = metrics.DEFAULT_METRIC[task] if args.metric == "auto" else args.metric
     if metric not in run.data.metrics:
         raise UserInputError(
@@ -281,8 +314,7 @@ def _candidate(client: MlflowClient, args, registry_uri: str):
         info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     except Exception as exc:
         raise UserInputError(f"run {run.info.run_id} has no model named 'model'") from exc
-    check_signature(info, registry_uri)
-    return run, metric
+    return run, metric, info
 
 
 def _log_scores(client: MlflowClient, run, verdict: gate.Verdict) -> None:
@@ -313,6 +345,8 @@ def _version_tags(run_id: str, verdict: gate.Verdict, mode: str) -> dict[str, st
         tags[f"champion_{verdict.metric}"] = f"{verdict.champion:.6g}"
     if verdict.baseline is not None:
         tags[f"baseline_{verdict.metric}"] = f"{verdict.baseline:.6g}"
+    if verdict.schema_change:  # it replaced a champion it was not compared with
+        tags["schema_change"] = verdict.schema_change[:5000]
     return tags
 
 

@@ -108,7 +108,6 @@ def test_best_run_is_chosen_by_metric():
         ),
         (["--run-id", "RUN", "--metric", "test_rmse"], "metric 'test_rmse' is not on run"),
         (["--run-id", "RUN", "--threshold", "high"], "argument --threshold"),
-        (["--run-id", "best"], "run_id=best needs a metric"),
         (["--run-id", "RUN", "--alias", "v2"], "alias 'v2'"),
         (["--run-id", "RUN", "--alias", "latest"], "alias 'latest'"),
         (["--run-id", "RUN", "--alias", "new champion"], "alias 'new champion'"),
@@ -215,18 +214,102 @@ def test_a_champion_trained_on_another_table_is_refused_in_one_line(churn_csv, c
     assert [v.tags["source_run_id"] for v in _versions()] == [cancer]
 
 
-def test_a_changed_column_type_is_named(churn_csv, tmp_path, capsys):
-    assert (
-        register.main(["--run-id", _churn(churn_csv), "--model-name", NAME, "--promote", "true"])
-        == 0
-    )
-    changed = pd.read_csv(churn_csv).astype({"support_tickets": "float64"})
-    changed.loc[0, "support_tickets"] = None
-    changed.to_csv(tmp_path / "churn_sample.csv", index=False)
-    candidate = _churn(tmp_path / "churn_sample.csv")
+def _month_two(churn_csv, tmp_path, change) -> str:
+    """A champion on the churn table, then a candidate trained on ``change(table)``."""
+    champion = _churn(churn_csv)
+    assert register.main(["--run-id", champion, "--model-name", NAME, "--promote", "true"]) == 0
+    change(pd.read_csv(churn_csv)).to_csv(tmp_path / "churn_sample.csv", index=False)
+    return _churn(tmp_path / "churn_sample.csv")
+
+
+def test_next_months_table_with_a_gap_and_a_new_column_is_judged_against_the_champion(
+    churn_csv, tmp_path, capsys
+):
+    def widened(table: pd.DataFrame) -> pd.DataFrame:
+        table = table.astype({"support_tickets": "float64"})  # long -> double in a signature
+        table.loc[0, "support_tickets"] = None
+        return table.assign(contract_months=np.arange(len(table)) % 24)
+
+    candidate = _month_two(churn_csv, tmp_path, widened)
+    assert register.main(["--run-id", candidate, "--model-name", NAME, "--margin", "1"]) == 0
+    (judged,) = [r for r in all_runs("tags.entry_point = 'register'")[1:]]
+    # The champion was scored on the candidate's rows (widened types, an extra column).
+    assert 0.5 < judged.data.metrics["champion_test_roc_auc"] <= 1.0
+    assert judged.data.metrics["candidate_test_roc_auc"] > 0.5
+    assert "schema_change" not in judged.data.tags
+    assert len(_versions()) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        (lambda t: t.drop(columns="region"), "columns the candidate lacks: region"),
+        (
+            lambda t: t.assign(support_tickets=t["support_tickets"].map(lambda v: f"n{v}")),
+            "columns of another kind: support_tickets number->text",
+        ),
+    ],
+    ids=["column-gone", "number-to-text"],
+)
+def test_a_schema_that_is_not_comparable_is_refused_unless_replacing_is_asked_for(
+    change, difference, churn_csv, tmp_path, capsys
+):
+    candidate = _month_two(churn_csv, tmp_path, change)
+    capsys.readouterr()
     assert register.main(["--run-id", candidate, "--model-name", NAME]) == 2
-    assert "types changed: support_tickets long->double" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert difference in err
+    assert "-P schema_change=replace" in err
     assert len(_versions()) == 1
+    # A scheduled job's way out: judged by the baseline only, the replacement recorded.
+    argv = ["--run-id", candidate, "--model-name", NAME, "--schema-change", "replace"]
+    assert register.main([*argv, "--promote", "true"]) == 0
+    replaced = all_runs("tags.entry_point = 'register'")[-1]
+    assert difference in replaced.data.tags["schema_change"]
+    assert "champion_test_roc_auc" not in replaced.data.metrics
+    assert replaced.data.metrics["baseline_test_roc_auc"] == 0.5
+    champion = MlflowClient().get_model_version_by_alias(NAME, "champion")
+    assert champion.tags["source_run_id"] == candidate
+    assert difference in champion.tags["schema_change"]
+
+
+def test_another_target_is_never_let_through_by_schema_change_replace(churn_csv, capsys):
+    cancer = _train()
+    assert register.main(["--run-id", cancer, "--model-name", NAME, "--promote", "true"]) == 0
+    argv = ["--run-id", _churn(churn_csv), "--model-name", NAME, "--schema-change", "replace"]
+    assert register.main(argv) == 2
+    assert "target 'target' vs the candidate's 'churn'" in capsys.readouterr().err
+    assert len(_versions()) == 1
+
+
+def test_run_id_best_without_a_metric_ranks_by_the_tasks_default(capsys):
+    runs = [_train(), _train("--n-estimators", "3")]
+    assert register.main(["--run-id", "best", "--model-name", NAME, "--mode", "dry_run"]) == 0
+    out = capsys.readouterr().out
+    assert "run_id=best: ranking by test_roc_auc, the default for classification" in out
+    scores = {r: MlflowClient().get_run(r).data.metrics["test_roc_auc"] for r in runs}
+    (version,) = _versions()
+    assert version.run_id == max(scores, key=scores.get)
+
+
+def test_a_run_with_a_crafted_task_tag_is_refused_in_one_line(capsys):
+    run_id = _train()
+    MlflowClient().set_tag(run_id, "task", "clustering')]; import os")
+    capsys.readouterr()
+    assert register.main(["--run-id", run_id, "--model-name", NAME]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "has task tag" in err
+    assert not MlflowClient().search_registered_models()
+
+
+def test_a_signature_refusal_names_the_register_run(capsys):
+    run_id = _model_with_inputs_only()
+    assert register.main(["--run-id", run_id, "--model-name", "echo", "--mode", "disabled"]) == 2
+    refused = all_runs("tags.entry_point = 'register'")[-1]
+    assert refused.info.run_name == "register_echo_refused"
+    assert refused.info.status == "FAILED"
 
 
 def test_a_model_no_better_than_the_class_priors_is_refused(tmp_path, capsys):
