@@ -3,7 +3,9 @@
 ``log_fitted`` logs, in this order: the fit report (rounds run, best step), the learning curve,
 features.json and importances, the evaluation on the test split (scored by the engine), and the
 servable pyfunc with its signature, example and size. ``jobs.training`` (one node, and tune's
-final model) and ``jobs.spark_engine`` hand it a ``Fitted``.
+final model) and ``jobs.spark_engine`` hand it a ``Fitted``. Before fitting, both engines call
+``screen_leaks`` on the training rows: the suspected leaks (``common.leakage``) are printed
+under the column summary, tagged ``suspected_leaks`` and marked in features.json.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import business, columns, evaluation, plots, preprocessing, pyfunc
+from common import business, columns, evaluation, leakage, plots, preprocessing, pyfunc
 from common.data import TabularData
 from common.step_metrics import StepMetricsLogger
 from jobs import artifact_budget
 
 # Training rows the model's input types are inferred from (5 example rows can all be missing).
 SCHEMA_ROWS = 10_000
+# The run tag naming the suspected leaks, comma-separated; "" when the screen found none.
+LEAK_TAG = "suspected_leaks"
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from trainers import Trainer
@@ -49,6 +54,7 @@ class Fitted:
     report: tuple[dict[str, float], str] = ({}, "")
     steps: StepMetricsLogger | None = None  # per-step metrics, for the learning curve
     fit_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    leaks: leakage.Screen | None = None  # each column's score alone (``screen_leaks``)
 
 
 def log_fitted(
@@ -62,7 +68,7 @@ def log_fitted(
     if summary:
         print(summary)
     log_learning_curve(trainer, fitted.steps, fitted.estimator)
-    describe_features(trainer, fitted.table, fitted.preprocessor, fitted.estimator)
+    describe_features(trainer, fitted.table, fitted.preprocessor, fitted.estimator, fitted.leaks)
     results = fitted.evaluate(settings or business.Settings())
     log_servable(
         trainer, fitted.table, fitted.preprocessor, fitted.estimator,
@@ -86,11 +92,39 @@ def log_learning_curve(trainer: Trainer, steps: StepMetricsLogger | None, estima
     mlflow.log_figure(figure, "plots/learning_curve.png")
 
 
-def describe_features(trainer: Trainer, table: TabularData, preprocessor, estimator) -> None:
-    """Log features.json (every column's role) and the estimator's feature importances."""
+def screen_leaks(
+    table: TabularData, features: pd.DataFrame, y: np.ndarray, *, seed: int
+) -> leakage.Screen:
+    """Score each used column alone against the target on the training rows, before training:
+    print the suspected leaks (a line under ``columns.summary``) and set the ``suspected_leaks``
+    tag ("" when none). Nothing is refused.
+
+    Args:
+        features: The training split's features (on Spark: the sample's training rows).
+        y: Their target.
+        seed: The run's seed (which rows are sampled and folded).
+    """
+    screen = leakage.screen(features, y, task=table.task, roles=table.roles, seed=seed)
+    if line := screen.line():
+        print(line)
+    mlflow.set_tag(LEAK_TAG, screen.tag())
+    return screen
+
+
+def describe_features(
+    trainer: Trainer,
+    table: TabularData,
+    preprocessor,
+    estimator,
+    leaks: leakage.Screen | None = None,
+) -> None:
+    """Log features.json (every column's role, with each used column's score alone and the
+    suspected leaks marked when ``leaks`` is given) and the estimator's feature importances."""
     names = preprocessing.feature_names(preprocessor)
-    mlflow.log_dict(columns.describe(table.roles, table.raw.drop(columns=[table.target]), names),
-                    "features.json")  # fmt: skip
+    described = columns.describe(table.roles, table.raw.drop(columns=[table.target]), names)
+    if leaks is not None:
+        described = leaks.annotate(described)
+    mlflow.log_dict(described, "features.json")
     if (importances := trainer.module.importances(estimator)) is not None:
         values, title = importances
         evaluation.log_feature_importance(preprocessor, values, title=title)

@@ -22,7 +22,7 @@ from common.spark import session as spark_session
 from common.spark import tables as spark_tables
 from common.step_metrics import StepMetricsLogger
 from jobs import context
-from jobs.model_record import SCHEMA_ROWS, Fitted, model_spec
+from jobs.model_record import SCHEMA_ROWS, Fitted, model_spec, screen_leaks
 
 if TYPE_CHECKING:
     from trainers import Trainer
@@ -72,8 +72,9 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
     _log_dataset(table, args.data_version, workers)
     context.name_run(trainer.module.model_type(table.task))
     print(columns.summary(table.roles))
-    print(f"{table.rows} rows on Spark; roles and preprocessor from {len(sample.y)} sampled")
     in_train = (table.sample_split == "train").to_numpy()
+    leaks = screen_leaks(sample, sample.features[in_train], sample.y[in_train], seed=args.seed)
+    print(f"{table.rows} rows on Spark; roles and preprocessor from {len(sample.y)} sampled")
     preprocessor = build_preprocessor(table.roles).fit(sample.features[in_train])
     encode, schema = spark_tables.encoder(table, preprocessor)
     needed = [*table.roles.used, sample.target, spark_tables.SPLIT_COLUMN]
@@ -116,6 +117,7 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
         report=spark_module.fit_report(estimator, history),
         steps=steps,
         fit_metrics={"training_seconds": training_seconds},
+        leaks=leaks,
     )
 
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import business, columns, data, evaluation, seeding
+from common import business, columns, data, evaluation, leakage, seeding
 from common.data import Split, TabularData
 from common.errors import UserInputError
 from common.step_metrics import StepMetricsLogger
 from jobs import context
-from jobs.model_record import SCHEMA_ROWS, Fitted, log_fitted
+from jobs.model_record import SCHEMA_ROWS, Fitted, log_fitted, screen_leaks
 
 ENGINES = ("single_node", "spark")
 
@@ -56,10 +56,10 @@ def run_trainer(trainer: Trainer, args: argparse.Namespace) -> int:
             fitted = spark_engine.load_and_fit(trainer, args, params, run_id=run.info.run_id)
         else:
             mlflow.set_tags(trainer.module.run_tags(params))
-            table, split = load_data(args, trainer.module.model_type)
+            table, split, leaks = load_data(args, trainer.module.model_type)
             fitted = fit_one_node(
                 trainer, table, split, params, seed=args.seed, run_id=run.info.run_id,
-                autolog=args.autolog if trainer.autolog else None,
+                autolog=args.autolog if trainer.autolog else None, leaks=leaks,
             )  # fmt: skip
         log_fitted(trainer, fitted, business.settings_of(args))
     return 0
@@ -67,8 +67,9 @@ def run_trainer(trainer: Trainer, args: argparse.Namespace) -> int:
 
 def load_data(
     args: argparse.Namespace, model_type: Callable[[str], str]
-) -> tuple[TabularData, Split]:
-    """Seed, load and validate ``--data``, log it as the run's input, name the run, split it.
+) -> tuple[TabularData, Split, leakage.Screen]:
+    """Seed, load and validate ``--data``, log it as the run's input, name the run, split it,
+    and screen the training split for leaks (``jobs.model_record.screen_leaks``).
 
     Args:
         args: Parsed flags from ``jobs.cli.build_parser``.
@@ -80,7 +81,9 @@ def load_data(
     context.log_dataset(table, data_version=args.data_version)
     context.name_run(model_type(table.task))
     print(columns.summary(table.roles))
-    return table, data.split(table, test_size=args.test_size, seed=args.seed)
+    split = data.split(table, test_size=args.test_size, seed=args.seed)
+    leaks = screen_leaks(table, split.X_train, split.y_train, seed=args.seed)
+    return table, split, leaks
 
 
 def fit_one_node(
@@ -92,12 +95,14 @@ def fit_one_node(
     seed: int,
     run_id: str,
     autolog: bool | None = None,
+    leaks: leakage.Screen | None = None,
 ) -> Fitted:
     """Fit on the training split in this process, logging per-step metrics as they come.
 
     Args:
         autolog: ``--autolog`` of a trainer whose framework MLflow autologs; None: leave
             autologging alone (tune's model).
+        leaks: ``load_data``'s leak screen, for features.json.
     """
     steps = None
     if trainer.steps:
@@ -124,4 +129,5 @@ def fit_one_node(
         ),
         report=trainer.module.fit_report(estimator),
         steps=steps,
+        leaks=leaks,
     )

@@ -229,7 +229,7 @@ def parse(parser, argv: Sequence[str] | None):
 def run(args) -> int:
     with context.entry_point_run(ENTRY_POINT, args, stage="tune") as run:
         trainer = trainers.get(args.trainer)
-        table, split = training.load_data(args, trainer.module.model_type)
+        table, split, leaks = training.load_data(args, trainer.module.model_type)
         metric = resolve_metric(args.metric, table.task)
         business.check_applies(metric, table.task, table.classes)
         fit = data.holdout(
@@ -253,7 +253,7 @@ def run(args) -> int:
         params = trainer.params(**best_params)
         mlflow.set_tags(trainer.module.run_tags(params))
         fitted = training.fit_one_node(
-            trainer, table, split, params, seed=args.seed, run_id=run.info.run_id
+            trainer, table, split, params, seed=args.seed, run_id=run.info.run_id, leaks=leaks
         )
         log_fitted(trainer, fitted, business.settings_of(args))
     return 0

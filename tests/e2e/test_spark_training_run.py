@@ -4,6 +4,7 @@ the same servable model as single node, the same gate, and bad input refused in 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -92,6 +93,7 @@ def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     assert first.info.status == "FINISHED"
     assert first.data.tags["engine"] == "spark"
+    assert first.data.tags["suspected_leaks"] == ""  # the leak screen ran on the sample
     metrics = first.data.metrics
     assert metrics["table_rows"] == 2400
     assert metrics["test_rows"] == metrics["test_rows_scored"] > 300
@@ -133,6 +135,31 @@ def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_
     assert register.data.tags["validation_status"] == "passed"
     candidate = register.data.metrics["candidate_test_roc_auc"]
     assert candidate == pytest.approx(metrics["test_roc_auc"], abs=1e-12)
+
+
+def test_a_planted_leak_is_flagged_on_spark_from_the_sample(tmp_path):
+    rng = np.random.default_rng(0)
+    works = rng.random(600) < 0.55
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 65, 600),
+            "hours_worked": np.where(works, rng.integers(5, 60, 600), 0),
+            "works": np.where(works, "yes", "no"),
+        }
+    )
+    frame.to_parquet(tmp_path / "labour.parquet", index=False)
+    params = ["-P", f"data={tmp_path / 'labour.parquet'}", "-P", "target=works"]
+    done, run = _run(tmp_path, "train_xgboost", *params, "-P", "n_estimators=10",
+                     "-P", "engine=spark", "-P", "num_workers=1")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("features: "))
+    assert lines[summary + 1] == "suspected leak: hours_worked (alone: roc_auc 1.000)"
+    assert run.data.tags["suspected_leaks"] == "hours_worked"
+    described = MlflowClient().download_artifacts(run.info.run_id, "features.json", str(tmp_path))
+    entries = {c["name"]: c for c in json.loads(Path(described).read_text())["columns"]}
+    assert entries["hours_worked"]["suspected_leak"] is True
+    assert "suspected_leak" not in entries["age"]
 
 
 def _spark_udf_matches_fresh_process(model_uri: str, rows: pd.DataFrame, tmp_path: Path) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 import trainers
 from entrypoints import train_sklearn
-from tests.helpers.runs import all_runs, logged_models, only_run, quick_flags
+from tests.helpers.runs import all_runs, logged_models, only_run, quick_flags, train_main
 
 FAST = quick_flags(trainers.get("sklearn"))
 
@@ -71,3 +76,50 @@ def test_single_class_csv_is_refused(tmp_path, capsys):
     assert train_sklearn.main(["--data", str(path), "--target", "y"]) == 2
     assert "single class 'a'" in capsys.readouterr().err
     assert only_run().info.status == "FAILED"
+
+
+def _features_json(run) -> dict:
+    return mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/features.json")
+
+
+def test_a_planted_leak_is_printed_tagged_and_marked_but_the_run_trains(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 600
+    works = rng.random(n) < 0.55
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 65, n),
+            "region": rng.choice(["north", "south", "east"], n),
+            "hours_worked": np.where(works, rng.integers(5, 60, n), 0),
+            "works": np.where(works, "yes", "no"),
+        }
+    )
+    path = tmp_path / "labour.csv"
+    frame.to_csv(path, index=False)
+    assert train_main(trainers.get("sklearn"), "--data", str(path), "--target", "works") == 0
+    lines = capsys.readouterr().out.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("features: "))
+    assert lines[summary + 1] == "suspected leak: hours_worked (alone: roc_auc 1.000)"
+    run = only_run()
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["suspected_leaks"] == "hours_worked"
+    entries = {c["name"]: c for c in _features_json(run)["columns"]}
+    assert entries["hours_worked"]["suspected_leak"] is True
+    assert entries["hours_worked"]["alone_score"] == pytest.approx(1.0)
+    assert entries["hours_worked"]["role"] == "numeric"
+    assert "suspected_leak" not in entries["age"]
+    assert entries["age"]["alone_score"] < 0.8
+
+
+def test_a_clean_table_gets_no_leak_flag(churn_csv: Path, capsys):
+    argv = ["--data", str(churn_csv), "--target", "churn", "--autolog", "false"]
+    assert train_main(trainers.get("sklearn"), *argv) == 0
+    assert "suspected leak" not in capsys.readouterr().out
+    run = only_run()
+    assert run.data.tags["suspected_leaks"] == ""
+    described = _features_json(run)
+    assert not [c for c in described["columns"] if "suspected_leak" in c]
+    used = [c for c in described["columns"] if c["role"] != "dropped"]
+    assert all(0.5 <= c["alone_score"] < 0.99 for c in used)
+    assert described["leak_screen"]["metric"] == "roc_auc"
+    assert json.dumps(described, allow_nan=False)  # plain JSON: no NaN

@@ -139,3 +139,18 @@ def test_the_business_metric_is_refused_up_front_where_it_does_not_apply(capsys)
     (parent,) = all_runs()
     assert parent.info.status == "FAILED"
     assert not [r for r in all_runs() if r.data.tags.get("mlflow.parentRunId")]  # no trial ran
+
+
+def test_the_tuned_model_run_carries_the_leak_screen(tmp_path, capsys):
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["diagnosis_code"] = frame["target"].map({0: "M", 1: "B"})  # the label, recorded again
+    path = tmp_path / "leaky.csv"
+    frame.to_csv(path, index=False)
+    argv = ["--trainer", "sklearn", "--max-evals", "1", "--data", str(path), "--target", "target"]
+    assert tune.main(argv) == 0
+    assert "suspected leak: diagnosis_code (alone: roc_auc 1.000)" in capsys.readouterr().out
+    parent, _ = _parent_and_trials()
+    assert parent.data.tags["suspected_leaks"] == "diagnosis_code"
+    described = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/features.json")
+    (entry,) = [c for c in described["columns"] if c["name"] == "diagnosis_code"]
+    assert entry["suspected_leak"] is True
