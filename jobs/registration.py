@@ -197,6 +197,12 @@ def run(args) -> int:
         run, metric, info = _candidate(client, args)
         name = args.model_name or default_model_name(run)
         mlflow.set_tags({"model_name": name, "candidate_run_id": run.info.run_id})
+        if leaks := run.data.tags.get("suspected_leaks"):  # the gate does not refuse them
+            print(
+                f"warning: run {run.info.run_id} has suspected leaks ({leaks}): columns that "
+                "alone predict the target almost perfectly; check them before trusting its "
+                "scores (features.json has each column's score alone)"
+            )
         # Champion lookup, gate, registration and alias move as one step per model name, so
         # registrations started together cannot promote a candidate a sequential order refuses.
         what = f"registering model '{name}'"

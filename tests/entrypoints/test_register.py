@@ -346,3 +346,19 @@ def test_best_ranks_only_the_runs_of_the_newest_runs_data_unless_told(churn_csv,
     assert f"run_id=best: run {cancer} " in capsys.readouterr().out
     registered = {v.tags["source_run_id"] for v in MlflowClient().search_model_versions()}
     assert registered == {best, cancer}
+
+
+def test_register_warns_about_a_candidates_suspected_leaks_but_does_not_refuse(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    works = rng.random(600) < 0.55
+    frame = pd.DataFrame(
+        {"age": rng.integers(18, 65, 600), "hours_worked": np.where(works, 40, 0),
+         "works": np.where(works, "yes", "no")}
+    )  # fmt: skip
+    frame.to_csv(tmp_path / "labour.csv", index=False)
+    run_id = _train("--data", str(tmp_path / "labour.csv"), "--target", "works")
+    capsys.readouterr()
+    assert register.main(["--run-id", run_id, "--model-name", NAME]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: run {run_id} has suspected leaks (hours_worked)" in out
+    assert len(_versions()) == 1
