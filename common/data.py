@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.columns import Roles, decide
+from common.columns import Roles, decide, split_format
 from common.errors import UserInputError, one_line
 
 BUILTIN_DATASETS = ("breast_cancer", "wine", "iris", "digits", "diabetes")
@@ -348,6 +348,8 @@ def prepare(
     else:
         y, classes = _classification_target(raw_y, target)
     for flag, names in (overrides or {}).items():
+        if flag == "datetime":  # an entry may carry a format: column:format
+            names = [split_format(n, map(str, frame.columns))[0] for n in names]
         if target in names:
             raise UserInputError(
                 f"{flag}= names the target column '{target}': the target is never a feature; "

@@ -4,11 +4,14 @@ Roles come from ``common.columns``. Numeric columns are imputed (median) and sca
 ones imputed with a constant and one-hot encoded, rare categories grouped and the width capped
 (``MAX_CATEGORIES``), unknown ones going to the rare group; booleans become 0/1; datetimes become
 numbers (year, month, day, weekday, day of year, days since 1970) inside the fitted preprocessor,
-so the served model takes the raw date strings. Real tables with strings and missing values
-train and serve the same way.
+so the served model takes the raw date strings: its ``DateParts`` keeps each date column's one
+format (decided by ``common.columns``) and reads served text in exactly that format. Real tables
+with strings and missing values train and serve the same way.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,8 +44,10 @@ def normalize_features(features: pd.DataFrame, roles: Roles) -> pd.DataFrame:
 
     Numbers become float64 so a missing value is representable in every numeric column (also in
     the model signature); categories Python objects (strings, or NaN when missing); booleans
-    float64 1/0 (NaN when missing or not a true/false word); datetimes UTC datetimes (NaT when
-    missing or unreadable).
+    float64 1/0 (NaN when missing or not a true/false word); datetimes UTC datetimes read in the
+    column's format of ``roles.formats`` (NaT when missing or not in it). A date column without
+    a format there (the roles a served model rebuilds from its config) is left as it is: the
+    fitted ``DateParts`` reads it with the format it keeps.
     """
     columns = {}
     for name in roles.numeric:
@@ -62,7 +67,10 @@ def normalize_features(features: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     for name in roles.boolean:
         columns[name] = _booleans(features[name])
     for name in roles.datetime:
-        columns[name] = parse_dates(features[name])
+        if name in roles.formats:
+            columns[name] = parse_dates(features[name], roles.formats[name])
+        else:
+            columns[name] = features[name]
     return pd.DataFrame(columns, index=features.index)
 
 
@@ -77,8 +85,19 @@ def _booleans(column: pd.Series) -> pd.Series:
 class DateParts(TransformerMixin, BaseEstimator):
     """Datetime columns -> numbers: year, month, day, weekday, day of year, days since 1970.
 
-    Missing dates give NaN (imputed after this step). Stateless apart from the column names.
+    ``formats`` maps each column to the one format its text is read in (a strftime format, or
+    ``ISO8601``; ``common.columns.parse_dates``): a value in another form is missing, never
+    guessed. Missing dates give NaN (imputed after this step). A DateParts fitted before formats
+    existed (``formats`` absent or None) reads text as it did then. Stateless apart from the
+    column names and their formats.
     """
+
+    def __init__(self, formats: Mapping[str, str] | None = None):
+        self.formats = formats
+
+    def __setstate__(self, state):
+        # Pickled or skops-saved by earlier commits: no formats attribute (read as None).
+        super().__setstate__({"formats": None, **state})
 
     def fit(self, X: pd.DataFrame, y=None) -> DateParts:
         self.columns_ = [str(c) for c in X.columns]
@@ -86,9 +105,11 @@ class DateParts(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
+        formats = getattr(self, "formats", None) or {}
         parts = []
         for name in self.columns_:
-            dates = pd.DatetimeIndex(parse_dates(X[name]))  # microseconds: years 1 to 9999
+            # Microseconds: years 1 to 9999.
+            dates = pd.DatetimeIndex(parse_dates(X[name], formats.get(name)))
             days = (dates - pd.Timestamp(0, tz="UTC").as_unit("us")) / pd.Timedelta(days=1)
             for values in (
                 dates.year,
@@ -131,7 +152,9 @@ def build_preprocessor(roles: Roles) -> ColumnTransformer:
         impute = SimpleImputer(strategy="most_frequent")
         transformers.append(("boolean", impute, list(roles.boolean)))
     if roles.datetime:
-        transformers.append(("datetime", _scaled(DateParts()), list(roles.datetime)))
+        formats = {name: roles.formats[name] for name in roles.datetime if name in roles.formats}
+        parts = DateParts(formats=formats or None)  # None: roles without formats (hand-made)
+        transformers.append(("datetime", _scaled(parts), list(roles.datetime)))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import tarfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from common.columns import Roles
+from common import columns
+from common.columns import Roles, parse_dates
 from common.preprocessing import (
     MAX_CATEGORIES,
     build_preprocessor,
@@ -11,6 +16,8 @@ from common.preprocessing import (
     normalize_features,
     split_columns,
 )
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def test_columns_are_split_by_kind_with_booleans_categorical():
@@ -56,36 +63,102 @@ def test_a_high_cardinality_column_is_capped_and_rare_values_grouped():
     assert unseen.tolist() == [[0.0, 0.0, 0.0, 1.0]]  # an unseen city counts as a rare one
 
 
+ISO = {"when": "ISO8601"}
+
+
 def test_dates_become_numbers_inside_the_preprocessor_and_serve_from_strings():
     dates = pd.Series(["2024-01-15", "2024-03-01T12:00:00", None, "2023-12-31"] * 3)
-    roles = Roles(datetime=("when",), boolean=("flag",))
+    roles = Roles(datetime=("when",), boolean=("flag",), formats=ISO)
+    served = Roles(datetime=("when",), boolean=("flag",))  # as a served model's config gives them
     flags = pd.Series(["yes", "no", "yes", None] * 3)
     train = normalize_features(pd.DataFrame({"when": dates, "flag": flags}), roles)
+    assert str(train["when"].dtype) == "datetime64[us, UTC]"
     pre = build_preprocessor(roles).fit(train)
     assert feature_names(pre) == [
         "flag", "when_year", "when_month", "when_day", "when_weekday", "when_dayofyear",
         "when_days",
     ]  # fmt: skip
     parts = pre.named_transformers_["datetime"].named_steps["parts"]
+    assert parts.formats == ISO
     day = normalize_features(pd.DataFrame({"when": ["2024-03-01"]}), Roles(datetime=("when",)))
+    assert day["when"].tolist() == ["2024-03-01"]  # left as sent: DateParts reads it
     raw = parts.transform(day)
     assert raw[0, :5].tolist() == [2024, 3, 1, 4, 61]  # a Friday, day 61 of a leap year
     assert raw[0, 5] == (pd.Timestamp("2024-03-01") - pd.Timestamp(0)).days
-    # Another spelling of the same day and a missing one both encode without error.
-    other = normalize_features(pd.DataFrame({"when": ["03/01/2024", None], "flag": [1, 0]}), roles)
+    # A missing date and one in another form both encode: imputed alike, the other form never
+    # guessed (03/01/2024 could be the 1st of March or the 3rd of January).
+    other = normalize_features(pd.DataFrame({"when": ["03/01/2024", None], "flag": [1, 0]}), served)
     encoded = pre.transform(other)
     assert not np.isnan(encoded).any()
+    assert encoded[0, 1:].tolist() == encoded[1, 1:].tolist()
     same = pre.transform(
-        normalize_features(pd.DataFrame({"when": ["2024-03-01"], "flag": [1]}), roles)
+        normalize_features(pd.DataFrame({"when": ["2024-03-01"], "flag": [1]}), served)
     )
-    assert encoded[0].tolist() == same[0].tolist()
+    assert encoded[0].tolist() != same[0].tolist()
 
 
-def test_dates_far_from_today_train_and_serve():
-    roles = Roles(datetime=("when",))
-    far = ["1700-01-01", "2300-06-01", "9999-12-31", None, "2020-01-01"] * 4
-    train = normalize_features(pd.DataFrame({"when": far}), roles)
+@pytest.mark.parametrize(
+    ("formats", "far", "unreadable"),
+    [
+        (ISO, ["1700-01-01", "2300-06-01", "9999-12-31"], ["0001-01-01", "10000-01-01"]),
+        ({"when": "%d/%m/%Y"}, ["01/01/1700", "01/06/2300", "31/12/9999"], ["1/1/1", "1/1/10000"]),
+        (None, ["1700-01-01", "2300-06-01", "9999-12-31"], ["0001-01-01", "10000-01-01"]),
+    ],
+    ids=["iso", "day-first", "before-formats"],
+)
+def test_dates_far_from_today_train_and_serve(formats, far, unreadable):
+    roles = Roles(datetime=("when",), formats=formats or {})
+    train = normalize_features(pd.DataFrame({"when": [*far, None, far[0]] * 4}), roles)
     pre = build_preprocessor(roles).fit(train)
     assert not np.isnan(pre.transform(train)).any()
-    served = normalize_features(pd.DataFrame({"when": ["0001-01-01", "10000-01-01"]}), roles)
+    served = normalize_features(pd.DataFrame({"when": unreadable}), Roles(datetime=("when",)))
     assert not np.isnan(pre.transform(served)).any()  # the unreadable one is imputed
+
+
+def test_serving_reads_each_date_in_the_format_training_decided(tmp_path):
+    from skops import io as skops_io
+
+    from common.pyfunc import PREPROCESSOR_TRUSTED_TYPES, save_preprocessor
+
+    days = pd.Series(pd.date_range("2021-01-01", periods=120, freq="D"))
+    frame = pd.DataFrame({"when": days.dt.strftime("%d/%m/%Y"), "x": np.arange(120) % 7})
+    roles = columns.decide(frame)
+    assert roles.formats == {"when": "%d/%m/%Y"}  # 13/01/2021 and on: day first
+    pre = build_preprocessor(roles).fit(normalize_features(frame, roles))
+    save_preprocessor(pre, tmp_path / "preprocessor.skops")  # no type beyond the allowlist
+    loaded = skops_io.load(tmp_path / "preprocessor.skops", trusted=PREPROCESSOR_TRUSTED_TYPES)
+    parts = loaded.named_transformers_["datetime"].named_steps["parts"]
+    assert parts.formats == {"when": "%d/%m/%Y"}
+    rows = pd.DataFrame({"when": ["05/07/2021", " 07/05/2021 ", "2021-07-05", "Jul 5, 2021", None]})
+    served = normalize_features(rows.assign(x=1), Roles(numeric=("x",), datetime=("when",)))
+    year_month_day = parts.transform(served[["when"]])[:, :3]
+    assert year_month_day[0].tolist() == [2021, 7, 5]  # the 5th of July, not the 7th of May
+    assert year_month_day[1].tolist() == [2021, 5, 7]  # the same format for every value
+    assert np.isnan(year_month_day[2:]).all()  # other forms are missing, as a missing value is
+    encoded = loaded.transform(served)
+    assert not np.isnan(encoded).any()
+    assert encoded[2].tolist() == encoded[4].tolist() == encoded[3].tolist()
+    np.testing.assert_array_equal(encoded, pre.transform(served))
+
+
+def test_a_date_parts_saved_before_formats_reads_text_as_it_did(tmp_path):
+    """The 64e9074 model's preprocessor (signup_date, ISO): its DateParts has no formats."""
+    from skops import io as skops_io
+
+    from common.pyfunc import PREPROCESSOR_TRUSTED_TYPES
+
+    member = "model/artifacts/preprocessor.skops"
+    with tarfile.open(FIXTURES / "model_logged_at_64e9074.tar.gz") as archive:
+        archive.extract(member, tmp_path, filter="data")
+    pre = skops_io.load(tmp_path / member, trusted=PREPROCESSOR_TRUSTED_TYPES)
+    parts = pre.named_transformers_["datetime"].named_steps["parts"]
+    assert vars(parts)["formats"] is None  # filled in on loading: it was saved without one
+    assert repr(parts) == "DateParts()"
+    rows = pd.DataFrame({"signup_date": ["2021-07-07", "03/01/2024", "1 Mar 2024", None]})
+    # As served now (the raw text reaches it) and as then (parsed before it): the same numbers,
+    # other spellings guessed one by one as that model always did.
+    now = parts.transform(rows)
+    then = parts.transform(pd.DataFrame({"signup_date": parse_dates(rows["signup_date"])}))
+    np.testing.assert_array_equal(now, then)
+    assert now[:3, :3].tolist() == [[2021, 7, 7], [2024, 3, 1], [2024, 3, 1]]
+    assert np.isnan(now[3]).all()
