@@ -32,10 +32,16 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     # `mlflow run --env-manager local` runs `python` from PATH: make it this interpreter.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     mlflow.set_tracking_uri(uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    mlflow.set_registry_uri(None)  # the registry follows this test's store
     yield uri
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+    # An in-process engine=spark run pins the registry URI for its process, environment
+    # included (jobs/spark_engine): without this, later tests would register into its store.
+    mlflow.set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 @pytest.fixture
