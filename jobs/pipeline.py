@@ -4,8 +4,9 @@ register with the gate.
 Its command line is ``entrypoints/main.py``. Each step is its own ``mlflow run`` of this
 project, a child run of the pipeline's run in the same experiment, launched with the pipeline's
 environment manager (MLflow does not pass it on: issue #11849). A training step that already
-FINISHED with the same entry point, parameters and git commit, from a clean tree, is reused, so
-a rerun after a failure resumes instead of retraining. ``register`` always runs: its verdict
+FINISHED with the same entry point, parameters and git commit, from a clean tree, on the table's
+current content (its ``data_digest``), is reused, so a rerun after a failure resumes instead of
+retraining and a rerun on new rows retrains. ``register`` always runs: its verdict
 depends on the registry's current champion. The pipeline's run is named
 ``pipeline_<dataset>_v<N>`` and carries the chosen model's test metrics, the model name and
 version, and the gate's verdict and scores (also when the gate refused).
@@ -85,14 +86,13 @@ def already_ran(
         ),
         order_by=["attributes.start_time DESC"],
     )
-    now = None
     for run in runs:
         logged = run.data.params
         if not all(
             k in logged and launcher.launched_value(logged[k]) == v for k, v in params.items()
         ):
             continue
-        now = now or digest()
+        now = digest()  # the newest matching run decides: the table is read once at most
         trained_on = run.data.tags.get("data_digest")
         if now is None or trained_on == now:
             return run.info.run_id
