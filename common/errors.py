@@ -8,8 +8,20 @@ class UserInputError(ValueError):
     """A wrong parameter, file, column or value supplied by the user.
 
     Entry points report it as a single ``error: ...`` line, exit with status 2, and the run
-    (if one was started) ends FAILED with the message in its ``failure_reason`` tag.
+    (if one was started) ends FAILED with the message in its ``failure_reason`` tag. The message
+    is kept to one line whatever it quotes: a newline or other control character (a column
+    named ``"a\\nb"``) is written as its escape (``a\\nb``).
     """
+
+    def __init__(self, message: object = "", *args: object):
+        super().__init__(printable(str(message)), *args)
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character (newline, tab, NUL...) as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class WorkerError(RuntimeError):

@@ -29,6 +29,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 import trainers
 from common.columns import Roles
 from common.environment import MODEL_PACKAGES, PROJECT_ROOT, model_requirements
+from common.errors import printable
 from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
 from common.skops_import import skops_io
@@ -113,7 +114,7 @@ class InputError(MlflowException, ValueError):
     error, answered with HTTP 400 by ``mlflow models serve``, one line everywhere."""
 
     def __init__(self, message: str):
-        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+        super().__init__(printable(message), error_code=INVALID_PARAMETER_VALUE)
 
 
 def _not_numeric(rows: pd.DataFrame, roles: Roles) -> str:

@@ -48,3 +48,9 @@ def test_other_errors_are_not_access_refusals():
     missing = MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST)
     assert access_refused(missing, server=SERVER, who=None) is None
     assert access_refused(ValueError("401"), server=SERVER, who=None) is None
+
+
+def test_a_user_input_error_is_one_line_whatever_it_quotes():
+    error = UserInputError("column 'a\nb' holds \t text\x00")
+    assert str(error) == "column 'a\\nb' holds \\t text\\x00"
+    assert str(UserInputError("plain")) == "plain"
