@@ -156,15 +156,36 @@ def parse_names(text: str) -> tuple[str, ...]:
 
     A ``datetime=`` entry may end in its format after a colon (``visit:%d/%m/%Y``); a comma
     inside a format (``when:%b %d, %Y``) stays in it: a piece starting with ``%`` continues the
-    entry before it when that one has a format.
+    entry before it when that one has a format. A column whose name holds a comma is named with
+    it escaped: ``drop=city\\,state`` names the column ``city,state``.
     """
     entries: list[str] = []
-    for piece in text.split(","):
+    for piece in _split_unescaped(text):
         if entries and piece.strip().startswith("%") and "%" in entries[-1].partition(":")[2]:
             entries[-1] += "," + piece
         else:
             entries.append(piece)
     return tuple(entry.strip() for entry in entries if entry.strip())
+
+
+def as_override(name: str) -> str:
+    """``name`` as an override list writes it: its commas escaped (``parse_names`` reads it)."""
+    return name.replace(",", "\\,")
+
+
+def _split_unescaped(text: str) -> list[str]:
+    """``text`` split at each comma not written as ``\\,``; ``\\,`` becomes a comma."""
+    pieces = [""]
+    rest = iter(text)
+    for char in rest:
+        if char == "\\":
+            following = next(rest, "")
+            pieces[-1] += "," if following == "," else char + following
+        elif char == ",":
+            pieces.append("")
+        else:
+            pieces[-1] += char
+    return pieces
 
 
 def decide(features: pd.DataFrame, overrides: Mapping[str, Iterable[str]] | None = None) -> Roles:
@@ -408,8 +429,8 @@ def _choose_format(form: DateForm, text: pd.Series, name: str) -> str:
         raise UserInputError(
             f"column '{name}' holds dates such as {example!r} whose day/month order cannot be "
             "told (no value has a day above 12); name its format: "
-            f"-P datetime={name}:{candidates[0]} (day first) or "
-            f"-P datetime={name}:{candidates[1]} (month first)"
+            f"-P datetime={as_override(name)}:{candidates[0]} (day first) or "
+            f"-P datetime={as_override(name)}:{candidates[1]} (month first)"
         )
     return candidates[1] if reads_second.sum() > reads_first.sum() else candidates[0]
 
@@ -419,7 +440,7 @@ def _mixed(name: str, first: tuple[str, str], second: tuple[str, str]) -> UserIn
     return UserInputError(
         f"column '{name}' mixes two date forms, such as {one!r} ({one_form}) and {other!r} "
         f"({other_form}); write it in one form, or name the one to read with "
-        f"-P datetime={name}:<format> (values in other forms become missing)"
+        f"-P datetime={as_override(name)}:<format> (values in other forms become missing)"
     )
 
 
@@ -432,13 +453,13 @@ def _refuse_value(
     if date_format is None and named:
         raise UserInputError(
             f"datetime column '{name}' has values in none of the date forms read here, such as "
-            f"{bad!r} (row {row}); name its format: -P datetime={name}:<format> "
+            f"{bad!r} (row {row}); name its format: -P datetime={as_override(name)}:<format> "
             "(e.g. %d/%m/%Y), values not in it become missing"
         )
     fix = (
-        f"-P datetime={name}:{date_format} (values not in it become missing)"
+        f"-P datetime={as_override(name)}:{date_format} (values not in it become missing)"
         if date_format
-        else f"-P datetime={name}:<format>"
+        else f"-P datetime={as_override(name)}:<format>"
     )
     if named:
         raise UserInputError(
@@ -461,17 +482,20 @@ def _named_format(column: pd.Series, name: str, given: str | None) -> str:
         decided = _date_format(column.dropna(), name, named=True)
         assert decided is not None  # a named column's format is decided, or it is refused
         return decided
-    hint = f"write it with strftime codes, e.g. datetime={name}:%d/%m/%Y"
+    hint = f"write it with strftime codes, e.g. datetime={as_override(name)}:%d/%m/%Y"
     if given != ISO_FORMAT and "%" not in given:
-        raise UserInputError(f"datetime={name}:{given}: {given!r} is not a date format; {hint}")
+        raise UserInputError(
+            f"datetime={as_override(name)}:{given}: {given!r} is not a date format; {hint}"
+        )
     try:
         _read(pd.Series(["0"]), given)
     except ValueError as exc:
-        raise UserInputError(f"datetime={name}:{given}: {exc}; {hint}") from None
+        raise UserInputError(f"datetime={as_override(name)}:{given}: {exc}; {hint}") from None
     values = column.dropna()
     if parse_dates(values, given).isna().all():
         raise UserInputError(
-            f"datetime={name}:{given} reads none of the values of column '{name}', such as "
+            f"datetime={as_override(name)}:{given} reads none of the values of column "
+            f"'{name}', such as "
             f"{_short(values.iloc[0])}; give the format they are written in, e.g. %d/%m/%Y "
             "for 14/03/2024"
         )

@@ -294,3 +294,16 @@ def test_parse_names_keeps_a_comma_inside_a_format_and_colons_in_names():
 def test_a_format_that_cannot_read_the_column_is_refused_in_one_line(entry, message):
     ambiguous = DAYS[DAYS.dt.day <= 12].dt.strftime("%d/%m/%Y")
     assert message in _refusal(_dated(ambiguous), {"datetime": (entry,)})
+
+
+def test_an_escaped_comma_is_part_of_a_column_name():
+    assert columns.parse_names("city\\,state, b") == ("city,state", "b")
+    assert columns.parse_names(columns.as_override("a,b,c")) == ("a,b,c",)
+    assert columns.parse_names("when:%b %d, %Y, x\\,y:%d.%m.%Y") == (
+        "when:%b %d, %Y",
+        "x,y:%d.%m.%Y",
+    )
+    frame = pd.DataFrame({"a,b": ["u", "v"] * 10, "x": [0.5, 1.5] * 10})
+    assert columns.decide(frame, {"drop": columns.parse_names("a\\,b")}).dropped == {
+        "a,b": "drop= names it"
+    }
