@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,10 @@ TASKS = ("auto", "classification", "regression")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # An integer-valued target with at most this many distinct values is taken as class labels.
 MAX_AUTO_CLASSES = 20
+# A CSV's leading rows looked at for number columns written as codes (``_code_columns``).
+CODE_SAMPLE_ROWS = 10_000
+_CODE = re.compile(r"0\d+")
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,13 @@ class Split:
     y_test: np.ndarray
 
 
-def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
+def read_table(data: str, *, text: Collection[str] = ()) -> tuple[pd.DataFrame, str, str]:
     """Read ``data`` into a frame; return (frame, source URI, short name).
+
+    A CSV column of whole numbers written with leading zeros (zip codes ``02134``, account
+    numbers ``007``) is a code, not a quantity: it is read as text, as written, when a value in
+    its first ``CODE_SAMPLE_ROWS`` rows starts with a zero. ``text`` names more CSV columns to
+    read as text (those a model was trained on as text).
 
     Raises:
         UserInputError: unknown builtin, missing file, unsupported suffix or unreadable content.
@@ -152,8 +162,14 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
             f"{', '.join(SUFFIXES)}"
         )
     try:
-        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
-        header = _csv_header(path) if kind == "csv" else [str(c) for c in frame.columns]
+        if kind == "csv":
+            header = _csv_header(path)
+            frame = pd.read_csv(path, dtype={c: str for c in text if c in header} or None)
+            if codes := _code_columns(path, frame):
+                frame[codes] = pd.read_csv(path, usecols=codes, dtype=str)[codes]
+        else:
+            frame = pd.read_parquet(path)
+            header = [str(c) for c in frame.columns]
     except Exception as exc:  # pandas raises many types; the user needs the file named
         reason = one_line(exc)
         raise UserInputError(f"data '{data}': could not read it as {kind}: {reason}") from exc
@@ -163,6 +179,25 @@ def read_table(data: str) -> tuple[pd.DataFrame, str, str]:
         raise UserInputError(f"data '{data}': column name(s) repeated: {', '.join(repeated)}")
     source = data if "://" in data else path.resolve().as_uri()
     return frame, source, table_name(data)
+
+
+def _code_columns(path: Path, frame: pd.DataFrame) -> list[str]:
+    """The number columns of a CSV read as ``frame`` that its leading rows write as codes:
+    digits only, one of them with a leading zero (pandas would read ``02134`` as 2134)."""
+    numbers = [
+        c
+        for c, t in frame.dtypes.items()
+        if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+    ]
+    if not numbers:
+        return []
+    written = pd.read_csv(path, usecols=numbers, dtype=str, nrows=CODE_SAMPLE_ROWS)
+    codes = []
+    for name in numbers:
+        values = written[name].dropna().str.strip()
+        if values.str.fullmatch(_CODE).any() and values.str.fullmatch(_DIGITS).all():
+            codes.append(name)
+    return codes
 
 
 def table_name(data: str) -> str:

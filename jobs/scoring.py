@@ -26,6 +26,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.types import DataType
 
 from common import data
 from common.errors import UserInputError, one_line
@@ -67,6 +68,18 @@ def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[s
     if info.run_id:
         found["model_run_id"] = info.run_id
     return info, found
+
+
+def text_inputs(info: mlflow.models.model.ModelInfo) -> list[str]:
+    """The columns the model's signature takes as text: a CSV to score reads them as written,
+    so a code like ``02134`` reaches the model as the text it was trained on."""
+    if info.signature is None or info.signature.inputs is None:
+        return []
+    return [
+        str(spec.name)
+        for spec in info.signature.inputs.inputs
+        if getattr(spec, "name", None) and getattr(spec, "type", None) == DataType.string
+    ]
 
 
 def run_name(found: dict[str, str]) -> str:
@@ -245,7 +258,7 @@ def run(args) -> int:
         scratch = Path(tempfile.mkdtemp(prefix="predict-"))
         timer = _Timer()
         if args.engine == "pandas":
-            frame, _, name = data.read_table(source)
+            frame, _, name = data.read_table(source, text=text_inputs(info))
             if frame.empty:
                 raise UserInputError(f"input '{args.input}' has no rows to score")
             with timer.phase("load"):

@@ -23,7 +23,9 @@ Parquet ``float`` is float32. Every pandas frame made of Spark rows here (the sa
 partition encoded or scored) goes through ``pandas_dtypes`` first, so the roles, the preprocessor
 and the model's signature and input example see the dtypes ``common.data.read_table`` gives:
 the logged model accepts the rows ``pandas.read_csv``/``read_parquet`` read from its training
-file (issue 20: it refused them with "Can not safely convert int64 to int32").
+file (issue 20: it refused them with "Can not safely convert int64 to int32"). One difference
+is left: Spark's CSV inference reads whole numbers written with leading zeros (zip codes) as
+numbers, where ``read_table`` keeps them as text; cast such a column to string in the table.
 
 The split is decided per row by a seeded hash of the row's values: the same table and seed give
 the same split on any partitioning, and identical rows never straddle train and test. It is not

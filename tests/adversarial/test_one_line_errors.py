@@ -217,3 +217,23 @@ def test_a_parquet_table_with_repeated_columns_is_one_short_line(tmp_path, capsy
     line = _one_error_line(capsys)
     assert "dup.parquet" in line
     assert len(line) < 500
+
+
+def test_a_column_name_holding_a_newline_stays_one_line(tmp_path, capsys):
+    path = _table(tmp_path, "t.parquet", **{"a\nb": ["u", "v"] * 30})
+    argv = ("--data", str(path), "--target", "y", "--numeric", "a\nb")
+    assert train_main(SKLEARN, *argv) == 2
+    line = _one_error_line(capsys)
+    assert "numeric= names column 'a\\nb', but it holds text" in line
+    _failed_run_says("'a\\nb'")
+    assert "\n" not in all_runs()[0].data.tags["failure_reason"]
+
+
+def test_an_override_names_a_column_whose_name_holds_a_comma(tmp_path, capsys):
+    path = _table(tmp_path, **{"city,state": ["Boston,MA", "Austin,TX"] * 30})
+    assert train_main(SKLEARN, "--data", str(path), "--target", "y", "--drop", "city\\,state") == 0
+    (run,) = all_runs()
+    assert run.info.status == "FINISHED"
+    features = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/features.json")
+    roles = {column["name"]: column["role"] for column in features["columns"]}
+    assert roles == {"x": "numeric", "city,state": "dropped"}

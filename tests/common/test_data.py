@@ -180,3 +180,16 @@ def test_an_override_naming_the_target_is_refused_as_such(flag):
             _frame(), target="label", task="auto", source="s", name="n",
             overrides={flag: ("label",)},
         )  # fmt: skip
+
+
+def test_numbers_written_with_leading_zeros_are_read_as_the_codes_they_are(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("zip,amount,count,label\n02134,1.5,0,a\n90210,2.5,10,b\n,4.0,3,a\n")
+    frame, _, _ = data.read_table(str(path))
+    assert frame["zip"].tolist()[:2] == ["02134", "90210"]
+    assert frame["zip"].isna().iloc[2]
+    assert pd.api.types.is_float_dtype(frame["amount"])
+    assert pd.api.types.is_integer_dtype(frame["count"])  # a lone 0 is a number
+    # Columns a model knows as text are read as written, leading zeros or not.
+    frame, _, _ = data.read_table(str(path), text=["count", "absent"])
+    assert frame["count"].tolist() == ["0", "10", "3"]

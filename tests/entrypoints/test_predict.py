@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes
 
 import trainers
+from common import data
 from entrypoints import predict
 from tests.helpers.runs import all_runs, train_main
 
@@ -168,3 +169,26 @@ def test_an_input_column_the_output_would_add_is_refused(
         capsys.readouterr().err
     )
     assert not out.exists()
+
+
+def test_a_zip_code_column_trains_and_scores_as_the_text_it_is(tmp_path):
+    # The label follows the zip code's leading digit; read as numbers, 02134 and 2134 would merge.
+    zips = [f"{z:05d}" for z in (2134, 2138, 90210, 90211, 10001, 60601)] * 40
+    rows = pd.DataFrame({"zip": zips, "label": [z[0] == "0" for z in zips]})
+    rows["label"] = rows["label"].map({True: "east", False: "west"})
+    path = tmp_path / "zips.csv"
+    rows.to_csv(path, index=False)
+    assert train_main(trainers.get("sklearn"), "--data", str(path), "--target", "label") == 0
+    (trained,) = all_runs()
+    model_uri = f"runs:/{trained.info.run_id}/model"
+    signature = mlflow.models.get_model_info(model_uri).signature.inputs.to_dict()
+    assert {"name": "zip", "type": "string", "required": True} in signature
+    # A file to score whose leading rows have no leading zero still reads the codes as text.
+    scoring = tmp_path / "score.csv"
+    west = ["90210"] * data.CODE_SAMPLE_ROWS
+    pd.DataFrame({"zip": [*west, "02134", "02138"]}).to_csv(scoring, index=False)
+    out = tmp_path / "scored.csv"
+    argv = ["--model-uri", model_uri, "--input", str(scoring), "--output", str(out)]
+    assert predict.main(argv) == 0
+    scored = pd.read_csv(out, dtype={"zip": str})
+    assert scored["prediction"].tolist() == ["west"] * len(west) + ["east"] * 2
