@@ -95,16 +95,28 @@ def test_pipeline_promotes_then_refuses_a_worse_model_then_resumes(project_repo,
     assert churn_champion.tags["source_run_id"] == first_month
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
 
-    # Month two: the same command on the same path with new rows retrains, never reuses.
+    # Month two: the same command on the same path with new rows, a whole-number column with one
+    # gap (int64 -> float64) and a column added retrains, never reuses, and is judged against the
+    # champion on the metric.
     table = pd.read_csv(customers)
-    pd.concat(
+    month = pd.concat(
         [table, table.head(40).assign(tenure_months=lambda t: t["tenure_months"] + 1)]
-    ).to_csv(customers, index=False)
+    ).reset_index(drop=True)
+    month.loc[3, "support_tickets"] = None
+    month.insert(2, "contract", ["monthly", "yearly"] * (len(month) // 2))
+    month.to_csv(customers, index=False)
     month_two = mlflow_cli(*own, cwd=launch_dir)
     assert month_two.returncode == 0, month_two.stderr[-3000:]
     assert f"not reusing run {first_month}: the table changed since it trained" in month_two.stdout
-    retrained = _runs("main")[-1].data.tags["train_run_id"]
+    judged = _runs("main")[-1]
+    retrained = judged.data.tags["train_run_id"]
     assert retrained != first_month
+    assert "schema_change" not in judged.data.tags
+    assert judged.data.tags["validation_status"] == "passed"
+    champion_score = judged.data.metrics["champion_test_roc_auc"]  # scored on the new split
+    assert 0.5 < champion_score < 1
+    new_champion = client.get_model_version_by_alias("tabular-churn_sample", "champion")
+    assert new_champion.tags["source_run_id"] == retrained
     digests = {r.info.run_id: r.data.tags["data_digest"] for r in _runs("train_sklearn")}
     assert digests[retrained] != digests[first_month]
     assert digests[retrained] == data.content_digest(pd.read_csv(customers))  # the new rows
