@@ -9,7 +9,9 @@ reach the driver. What is logged is ``jobs.training.log_fitted``'s, as on one no
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,27 @@ def worker_errors():
         raise WorkerError(reason) from exc
 
 
+@contextmanager
+def registry_pinned() -> Iterator[None]:
+    """The registry URI fixed for a Spark run, then given back as it was.
+
+    MLflow asks an active Spark session for the registry URI whenever it makes a client; once the
+    JVM is gone (a worker's death, Ctrl-C) that fails and would leave the run RUNNING, so the
+    run's own URI is pinned, environment variable included, before Spark starts. Afterwards the
+    process (a notebook, a test calling ``main``) gets back what it had.
+    """
+    variable = os.environ.get("MLFLOW_REGISTRY_URI")
+    mlflow.set_registry_uri(mlflow.get_registry_uri())
+    try:
+        yield
+    finally:
+        mlflow.set_registry_uri(variable)  # None: follow the tracking URI again
+        if variable is None:
+            os.environ.pop("MLFLOW_REGISTRY_URI", None)
+        else:
+            os.environ["MLFLOW_REGISTRY_URI"] = variable
+
+
 def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: str) -> Fitted:
     """Read, check, split and encode ``--data`` on Spark, and fit on the executors.
 
@@ -53,9 +76,6 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
     spark_module = trainer.spark_module
     seeding.seed_everything(args.seed)
     spark = spark_session.get_or_create("tabular-training", needed_for="engine=spark")
-    # Pinned now: MLflow otherwise asks the Spark session for the registry URI whenever it
-    # makes a client, which fails once the JVM is gone and would leave the run RUNNING.
-    mlflow.set_registry_uri(mlflow.get_registry_uri())
     from pyspark.sql import functions as sf
 
     spark_session.ship_code(spark)

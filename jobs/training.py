@@ -48,11 +48,15 @@ def run_trainer(trainer: Trainer, args: argparse.Namespace) -> int:
         raise UserInputError(
             f"engine=spark: train_{trainer.name} has no Spark engine: {trainer.spark_refusal}"
         )
-    with context.entry_point_run(trainer.entry_point, args, stage="train") as run:
+    if engine == "spark":
+        from jobs import spark_engine
+
+        pinned = spark_engine.registry_pinned()
+    else:
+        pinned = nullcontext()
+    with pinned, context.entry_point_run(trainer.entry_point, args, stage="train") as run:
         params = hyperparameters(trainer, args)
         if engine == "spark":
-            from jobs import spark_engine
-
             fitted = spark_engine.load_and_fit(trainer, args, params, run_id=run.info.run_id)
         else:
             mlflow.set_tags(trainer.module.run_tags(params))

@@ -38,8 +38,8 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
-    # An in-process engine=spark run pins the registry URI for its process, environment
-    # included (jobs/spark_engine): without this, later tests would register into its store.
+    # register's --registry-uri sets it for the process, environment included: later tests
+    # would register into this test's store.
     mlflow.set_registry_uri(None)
     os.environ.pop("MLFLOW_REGISTRY_URI", None)
 

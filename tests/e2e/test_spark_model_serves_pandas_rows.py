@@ -12,6 +12,7 @@ and predicts on the file's rows as pandas reads them.
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import mlflow
@@ -129,6 +130,9 @@ def test_spark_and_single_node_models_of_a_csv_have_the_same_signature(tmp_path)
     """The sample the Spark path takes its signature from has the dtypes pandas reads."""
     path = _write("csv", tmp_path)
     spark_run = _train("xgboost", path, "classification", "--engine", "spark")
+    # The run pinned the registry URI while Spark ran, and gave the process back what it had.
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert mlflow.get_registry_uri() == mlflow.get_tracking_uri()
     single_run = _train("xgboost", path, "classification", "--engine", "single_node")
     signatures = [
         mlflow.models.get_model_info(f"runs:/{run}/model").signature.inputs.to_dict()
