@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -49,8 +50,16 @@ def current_user(tracking_uri: str) -> str:
     return getpass.getuser()
 
 
+# A deployment's own experiment folder (databricks.yml sets one per target): experiments are
+# <root>/<stage> instead of the per-user convention.
+EXPERIMENT_ROOT = "TABULAR_EXPERIMENT_ROOT"
+
+
 def experiment_name(stage: str, *, tracking_uri: str | None = None, user: str | None = None) -> str:
-    """The conventional experiment for ``stage`` (``train``, ``tune``, ``register``, ...)."""
+    """The conventional experiment for ``stage`` (``train``, ``tune``, ``register``, ...), or
+    ``<root>/<stage>`` under ``TABULAR_EXPERIMENT_ROOT``."""
+    if root := os.environ.get(EXPERIMENT_ROOT, "").strip().rstrip("/"):
+        return f"{root}/{stage}"
     uri = tracking_uri or mlflow.get_tracking_uri()
     if is_databricks_uri(uri):
         return f"/Users/{user or current_user(uri)}/projects/{project_name()}/{stage}"
@@ -67,12 +76,20 @@ def is_relative_local_uri(uri: str) -> bool:
     return parsed.scheme in ("", "file") and not Path(parsed.path or uri).is_absolute()
 
 
+# A deployment's own artifact location (databricks.yml: one per target, e.g. a volume of the
+# target's schema): a new experiment's artifacts go to <root>/<experiment name>.
+ARTIFACT_ROOT = "TABULAR_ARTIFACT_ROOT"
+
+
 def _artifact_location(name: str) -> str | None:
-    """Keep a local sqlite store's artifacts beside the database, not in the working directory.
+    """Keep a local sqlite store's artifacts beside the database, not in the working directory;
+    under ``TABULAR_ARTIFACT_ROOT``, there.
 
     MLflow's default is ``./mlruns`` of whichever directory first creates the experiment, which
     under a git-URL run is a throwaway clone.
     """
+    if root := os.environ.get(ARTIFACT_ROOT, "").strip().rstrip("/"):
+        return f"{root}/{name.strip('/')}"
     uri = mlflow.get_tracking_uri()
     if not uri.startswith("sqlite:///") or is_relative_local_uri(uri):
         return None
@@ -179,17 +196,86 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower())[:60].strip("_") or "data"
 
 
+# What a deployment that is not a checkout (a Databricks bundle deploys files, not .git) says
+# about its code: databricks.yml sets these on every job cluster from ${bundle.git.*}.
+DEPLOYED_COMMIT = "TABULAR_GIT_COMMIT"
+DEPLOYED_ORIGIN = "TABULAR_GIT_ORIGIN"
+DEPLOYED_BRANCH = "TABULAR_GIT_BRANCH"
+DEPLOYED_DIRTY = "TABULAR_GIT_DIRTY"
+DEPLOYED_SUBDIR = "TABULAR_PROJECT_SUBDIR"
+DEPLOYED_TARGET = "TABULAR_BUNDLE_TARGET"
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class CodeIdentity:
+    """Which code a run runs: its commit, whether the files differ from it (``dirty``: "true",
+    "false" or "unknown"), and where that commit lives (a checkout's top folder, or the
+    repository URL a deployment came from) with the project's subfolder in it."""
+
+    commit: str | None
+    dirty: str
+    repo: str | None = None
+    subdir: str = ""
+    branch: str | None = None
+    target: str | None = None  # the bundle target a deployment was made for
+    deployed: bool = False  # read from TABULAR_GIT_*, not from a checkout
+
+
+def code_identity(path: Path = PROJECT_ROOT) -> CodeIdentity:
+    """The code at ``path``: its git checkout when it is one, else what the deployment recorded
+    (``TABULAR_GIT_*``), else nothing known.
+
+    A deployment counts as dirty unless it says it was made from a clean tree
+    (``TABULAR_GIT_DIRTY=false``, which ``make deploy`` sets only after checking).
+
+    Raises:
+        UserInputError: ``TABULAR_GIT_COMMIT`` is set but is not a full commit sha (e.g. a
+            bundle variable left unresolved).
+    """
+    commit, dirty = git_state(path)
+    if commit is not None:
+        top, subdir = git_location(path) or (None, "")
+        return CodeIdentity(commit, dirty, top, subdir)
+    deployed = os.environ.get(DEPLOYED_COMMIT, "").strip()
+    if not deployed:
+        return CodeIdentity(None, "unknown")
+    if not _SHA.fullmatch(deployed):
+        raise UserInputError(
+            f"{DEPLOYED_COMMIT}={deployed[:60]!r} is not a full commit sha: deploy the bundle "
+            "from a git checkout (databricks.yml passes ${bundle.git.commit})"
+        )
+    clean = os.environ.get(DEPLOYED_DIRTY, "").strip().lower() == "false"
+    return CodeIdentity(
+        deployed,
+        "false" if clean else "true",
+        os.environ.get(DEPLOYED_ORIGIN, "").strip() or None,
+        os.environ.get(DEPLOYED_SUBDIR, "").strip().strip("/"),
+        os.environ.get(DEPLOYED_BRANCH, "").strip() or None,
+        os.environ.get(DEPLOYED_TARGET, "").strip() or None,
+        deployed=True,
+    )
+
+
 def standard_tags(entry_point: str, existing: Mapping[str, str]) -> dict[str, str]:
     """The tags every run of this project carries: its entry point, the git commit and whether
-    the tree was dirty, and where ``reproduce`` finds the code again (repository, subfolder).
+    the tree was dirty, and where ``reproduce`` finds the code again (repository, subfolder);
+    for a deployed bundle also its repository URL, branch and target.
 
     Args:
         existing: The run's tags so far; a commit the launcher recorded is kept.
     """
-    commit, dirty = git_state()
-    tags = {"entry_point": entry_point, "git_dirty": dirty}
-    if location := git_location():
-        tags["project_repo"], tags["project_subdir"] = location
-    if commit and "mlflow.source.git.commit" not in existing:
-        tags["mlflow.source.git.commit"] = commit
+    code = code_identity()
+    tags = {"entry_point": entry_point, "git_dirty": code.dirty}
+    if code.repo:
+        tags["project_repo"], tags["project_subdir"] = code.repo, code.subdir
+    if code.commit and "mlflow.source.git.commit" not in existing:
+        tags["mlflow.source.git.commit"] = code.commit
+    if code.deployed:  # MLflow has no checkout to read these from
+        if code.target:
+            tags["bundle_target"] = code.target
+        if code.repo:
+            tags["mlflow.source.git.repoURL"] = code.repo
+        if code.branch:
+            tags["mlflow.source.git.branch"] = code.branch
     return tags

@@ -26,7 +26,7 @@ from common import business, data, tracking
 from common.columns import OVERRIDES
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
-from jobs import context, launcher
+from jobs import context, launcher, registration
 
 ENTRY_POINT = "main"
 
@@ -71,11 +71,15 @@ def already_ran(
     """A FINISHED run of ``entry_point`` with ``params`` at this clean commit, trained on the
     table as it is now (``digest``: its content digest, asked only once a run matches; None: a
     builtin set, which cannot change), or None."""
-    commit, dirty = tracking.git_state()
-    if commit is None or dirty != "false":
-        print(
-            f"step {entry_point}: not reusing earlier runs: the working tree is not a clean commit"
+    code = tracking.code_identity()  # a checkout, or what a deployed bundle recorded
+    commit = code.commit
+    if commit is None or code.dirty != "false":
+        what = (
+            f"the deployment is not known to be a clean commit ({tracking.DEPLOYED_DIRTY})"
+            if code.deployed
+            else "the working tree is not a clean commit"
         )
+        print(f"step {entry_point}: not reusing earlier runs: {what}")
         return None  # uncommitted code: an earlier run may have trained something else
     runs = MlflowClient().search_runs(
         [experiment_id],
@@ -146,6 +150,7 @@ def run(args) -> int:
     if args.tune and args.train_params:
         raise UserInputError("train_params applies to tune=false; tune searches its own space")
     extra = parse_train_params(args.train_params, train_entry) if not args.tune else {}
+    registration.check_namespace(args.model_name)  # before training, not after it
     with context.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
         context.number_run(f"pipeline_{tracking.slug(data.table_name(args.data))}")
         env_manager = args.env_manager

@@ -54,3 +54,42 @@ def test_git_state_reports_commit_and_dirtiness(tmp_path: Path):
     assert dirty == "false"
     (tmp_path / "a.txt").write_text("2")
     assert tracking.git_state(tmp_path) == (commit, "true")
+
+
+def test_a_deployed_bundle_says_which_commit_it_runs(tmp_path: Path, monkeypatch):
+    """A bundle deploys files, not .git: the job cluster's TABULAR_GIT_* name the code."""
+    deployed = tmp_path / "files"  # not a checkout
+    deployed.mkdir()
+    assert tracking.code_identity(deployed) == tracking.CodeIdentity(None, "unknown")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv(tracking.DEPLOYED_COMMIT, sha)
+    monkeypatch.setenv(tracking.DEPLOYED_ORIGIN, "https://github.com/acme/tabular.git")
+    monkeypatch.setenv(tracking.DEPLOYED_BRANCH, "main")
+    monkeypatch.setenv(tracking.DEPLOYED_TARGET, "prod")
+    code = tracking.code_identity(deployed)
+    assert (code.commit, code.repo, code.branch, code.target) == (
+        sha, "https://github.com/acme/tabular.git", "main", "prod",
+    )  # fmt: skip
+    assert code.dirty == "true"  # unless the deployment is known clean
+    monkeypatch.setenv(tracking.DEPLOYED_DIRTY, "false")
+    assert tracking.code_identity(deployed).dirty == "false"
+    # A checkout is read as itself: the variables name a deployment, not this tree.
+    assert tracking.code_identity().commit != sha
+    monkeypatch.setenv(tracking.DEPLOYED_COMMIT, "${bundle.git.commit}")
+    with pytest.raises(tracking.UserInputError, match=r"not a full commit sha"):
+        tracking.code_identity(deployed)
+
+
+def test_a_deployment_names_its_own_experiment_folder_and_artifact_location(monkeypatch, tmp_path):
+    monkeypatch.setenv(tracking.EXPERIMENT_ROOT, "/Shared/tabular-training/prod/")
+    name = tracking.experiment_name("pipeline", tracking_uri="databricks", user="ana@corp.com")
+    assert name == "/Shared/tabular-training/prod/pipeline"
+    monkeypatch.setenv(tracking.EXPERIMENT_ROOT, "tabular-training/prod")
+    monkeypatch.setenv(tracking.ARTIFACT_ROOT, (tmp_path / "volume").as_uri())
+    experiment_id = tracking.ensure_experiment(tracking.experiment_name("train"))
+    experiment = mlflow.get_experiment(experiment_id)
+    assert experiment.name == "tabular-training/prod/train"
+    assert (
+        experiment.artifact_location
+        == f"{(tmp_path / 'volume').as_uri()}/tabular-training/prod/train"
+    )
