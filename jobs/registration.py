@@ -19,6 +19,7 @@ with the ``data_version`` and target of the experiment's newest run, or of
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import warnings
 
@@ -64,6 +65,28 @@ def validate_name(name: str, registry_uri: str) -> None:
         raise UserInputError(
             f"model_name '{name}': use letters, digits, '_', '.' and '-', starting with a "
             "letter or digit"
+        )
+
+
+# Set by databricks.yml on a target's job clusters (catalog.schema): the one place its jobs may
+# register models and move aliases, so a dev job cannot touch prod's champion.
+MODEL_NAMESPACE = "TABULAR_MODEL_NAMESPACE"
+
+
+def check_namespace(name: str) -> None:
+    """Refuse a model outside the deployment's namespace (``TABULAR_MODEL_NAMESPACE``), if any."""
+    namespace = os.environ.get(MODEL_NAMESPACE, "").strip().rstrip(".")
+    if namespace and not name:
+        raise UserInputError(
+            f"model_name: this deployment registers only in {namespace} ({MODEL_NAMESPACE}); "
+            f"name the model {namespace}.<model>"
+        )
+    if namespace and not name.startswith(f"{namespace}."):
+        target = os.environ.get("TABULAR_BUNDLE_TARGET") or "this deployment"
+        raise UserInputError(
+            f"model_name '{name}' is outside {namespace}, the only namespace {target}'s jobs "
+            f"register in ({MODEL_NAMESPACE}): another target's models and aliases are not "
+            "this deployment's to move"
         )
 
 
@@ -180,6 +203,7 @@ def run(args) -> int:
     registry_uri = args.registry_uri or mlflow.get_registry_uri()
     if args.model_name:
         validate_name(args.model_name, registry_uri)  # before any registry is contacted
+        check_namespace(args.model_name)
     elif registry_uri.startswith("databricks-uc"):
         raise UserInputError(
             "model_name: Unity Catalog needs catalog.schema.model; name it with -P model_name="
@@ -196,6 +220,7 @@ def run(args) -> int:
         client = MlflowClient()
         run, metric, info = _candidate(client, args)
         name = args.model_name or default_model_name(run)
+        check_namespace(name)
         mlflow.set_tags({"model_name": name, "candidate_run_id": run.info.run_id})
         if leaks := run.data.tags.get("suspected_leaks"):  # the gate does not refuse them
             print(

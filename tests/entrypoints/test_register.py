@@ -362,3 +362,27 @@ def test_register_warns_about_a_candidates_suspected_leaks_but_does_not_refuse(t
     out = capsys.readouterr().out
     assert f"warning: run {run_id} has suspected leaks (hours_worked)" in out
     assert len(_versions()) == 1
+
+
+def test_a_deployment_registers_only_in_its_own_namespace(monkeypatch, capsys):
+    """databricks.yml gives each target's jobs TABULAR_MODEL_NAMESPACE: a dev job cannot
+    register into prod's schema or move its champion, whatever model name it is handed."""
+    run_id = _train()
+    prod = "main.ml.tabular_training"
+    assert register.main(["--run-id", run_id, "--model-name", prod, "--promote", "true"]) == 0
+    monkeypatch.setenv(registration.MODEL_NAMESPACE, "main.ml_dev")
+    monkeypatch.setenv("TABULAR_BUNDLE_TARGET", "dev")
+    other = _train("--n-estimators", "5")
+    argv = ["--run-id", other, "--model-name", prod, "--promote", "true", "--margin", "1"]
+    assert register.main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: model_name '{prod}' is outside main.ml_dev, the only namespace dev's jobs "
+        "register in"
+    ) in err
+    client = MlflowClient()
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{prod}'")] == ["1"]
+    assert client.get_model_version_by_alias(prod, "champion").tags["source_run_id"] == run_id
+    dev = "main.ml_dev.tabular_training"
+    assert register.main(["--run-id", other, "--model-name", dev, "--promote", "true"]) == 0
+    assert client.get_model_version_by_alias(dev, "champion").tags["source_run_id"] == other
