@@ -19,7 +19,7 @@ PARAMS := $(if $(DATA),-P data=$(if $(wildcard $(DATA)),$(abspath $(DATA)),$(DAT
 # The experiment follows the naming convention: main -> pipeline, train_* -> train, else its name.
 STAGE ?= $(if $(filter main,$(ENTRY)),pipeline,$(if $(filter train_%,$(ENTRY)),train,$(ENTRY)))
 
-.PHONY: venv run ui test lint format lock mlproject
+.PHONY: venv run ui test lint format lock mlproject deploy
 
 $(STAMP): requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,14 @@ lock:
 # Regenerate MLproject's commands from each entry point's declared parameters.
 mlproject: venv
 	$(BIN)/python tools/mlproject.py
+
+# Deploy the Databricks bundle for a target (dev by default; needs the databricks CLI): check it
+# first (databricks/check_bundle.py), then record whether this checkout is a clean commit, so
+# job runs are reused by the pipeline and reproducible only when they are.
+BUNDLE_TARGET ?= dev
+deploy: venv
+	dirty=$$(test -z "$$(git status --porcelain)" && echo false || echo true); \
+	  subdir=$$(git rev-parse --show-prefix | sed 's:/$$::'); \
+	  $(BIN)/python databricks/check_bundle.py --target $(BUNDLE_TARGET) --var git_dirty=$$dirty && \
+	  databricks bundle deploy -t $(BUNDLE_TARGET) --var="git_dirty=$$dirty" \
+	    --var="project_subdir=$$subdir" $(ARGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import json
 import re
 
@@ -27,18 +28,27 @@ BUNDLE = yaml.safe_load((PROJECT_ROOT / "databricks.yml").read_text())
 JOBS = BUNDLE["resources"]["jobs"]
 RUNNER = PROJECT_ROOT / "databricks" / "run_entry_point.py"
 JOB_PARAMETER = re.compile(r"\{\{job\.parameters\.(\w+)\}\}")
-VARIABLES = {k: str(v["default"]) for k, v in BUNDLE["variables"].items()}
+GIT = {
+    "bundle.git.commit": "0123456789abcdef0123456789abcdef01234567",
+    "bundle.git.origin_url": "https://github.com/acme/tabular-training.git",
+    "bundle.git.branch": "main",
+}
 
 
-def _resolved(value, variables: dict[str, str]):
-    """The bundle with ``${var.x}`` replaced by each variable's default."""
-    if isinstance(value, dict):
-        return {k: _resolved(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolved(v, variables) for v in value]
-    if isinstance(value, str):
-        return re.sub(r"\$\{var\.(\w+)\}", lambda m: variables[m.group(1)], value)
-    return value
+def _load(path):
+    """A file of databricks/ as a module ("databricks" is the SDK's package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHECK = _load(PROJECT_ROOT / "databricks" / "check_bundle.py")
+
+
+def _resolved_jobs(target: str = "dev", bundle: dict = BUNDLE, **given) -> dict:
+    """The bundle's jobs for ``target`` as the CLI resolves them (check_bundle does the same)."""
+    return CHECK.resolve(bundle, target, given, git=GIT)["jobs"]
 
 
 def _task_argv(job: dict, task: dict) -> list[str]:
@@ -72,7 +82,7 @@ def test_a_misspelt_field_would_fail_these_checks():
 
 @pytest.mark.parametrize("name", sorted(JOBS))
 def test_bundle_jobs_are_valid_and_run_real_entry_points(name):
-    job = _resolved(JOBS[name], VARIABLES)
+    job = _resolved_jobs()[name]
     assert Job.from_dict(job).name == job["name"]
     for cluster in job["job_clusters"]:
         assert ClusterSpec.from_dict(cluster["new_cluster"]).as_dict() == cluster["new_cluster"]
@@ -88,7 +98,7 @@ def test_bundle_jobs_are_valid_and_run_real_entry_points(name):
 
 
 def test_distributed_job_trains_each_spark_trainer_on_several_workers():
-    job = _resolved(JOBS["tabular_training_distributed"], VARIABLES)
+    job = _resolved_jobs()["tabular_training_distributed"]
     assert job["max_concurrent_runs"] == 1
     clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
     trained = set()
@@ -134,10 +144,7 @@ def test_bundle_targets_and_name():
 
 
 def test_run_entry_point_runs_main_of_an_entry_point(capsys):
-    # Loaded from its file, as a spark_python_task runs it ("databricks" is the SDK's package).
-    spec = importlib.util.spec_from_file_location("run_entry_point", RUNNER)
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = _load(RUNNER)  # from its file, as a spark_python_task runs it
     assert runner.main(["nothing"]) == 2
     assert "first argument must be an entry point: main, predict" in capsys.readouterr().err
     quick = quick_flags(trainers.get("sklearn"))
@@ -145,3 +152,122 @@ def test_run_entry_point_runs_main_of_an_entry_point(capsys):
     (run,) = all_runs()
     assert run.info.status == "FINISHED"
     assert run.data.tags["entry_point"] == "train_sklearn"
+
+
+def _cluster_envs(jobs: dict) -> list[dict]:
+    return [c["new_cluster"]["spark_env_vars"] for j in jobs.values() for c in j["job_clusters"]]
+
+
+def test_dev_and_prod_keep_their_models_experiments_and_artifacts_apart():
+    dev, prod = _resolved_jobs("dev"), _resolved_jobs("prod")
+    for isolated in CHECK.ISOLATED:
+        (dev_value,) = {env[isolated] for env in _cluster_envs(dev)}  # one per target
+        (prod_value,) = {env[isolated] for env in _cluster_envs(prod)}
+        assert dev_value != prod_value, isolated
+    assert {env["TABULAR_MODEL_NAMESPACE"] for env in _cluster_envs(prod)} == {"main.ml"}
+    assert {env["TABULAR_MODEL_NAMESPACE"] for env in _cluster_envs(dev)} == {"main.ml_dev"}
+    # Every task naming a model names its own target's: dev's pipeline and scoring never
+    # touch prod's champion (register refuses any other name: tests/entrypoints/test_register).
+    for jobs, namespace in ((dev, "main.ml_dev."), (prod, "main.ml.")):
+        named = [
+            value
+            for job in jobs.values()
+            for task in job["tasks"]
+            for flag, value in itertools.pairwise(task["spark_python_task"]["parameters"])
+            if flag in ("--model-name", "--model-uri")
+        ]
+        assert len(named) == 2
+        assert all(v.removeprefix("models:/").startswith(namespace) for v in named), named
+    CHECK.check_isolation(BUNDLE)
+    with pytest.raises(CHECK.BundleError, match="targets 'dev' and 'prod' share"):
+        CHECK.check_isolation(BUNDLE, "dev", {"schema": "ml"})
+
+
+def test_job_clusters_say_which_commit_they_run():
+    for target in ("dev", "prod"):
+        for env in _cluster_envs(_resolved_jobs(target)):
+            assert env["TABULAR_GIT_COMMIT"] == GIT["bundle.git.commit"]
+            assert env["TABULAR_GIT_ORIGIN"] == GIT["bundle.git.origin_url"]
+            assert env["TABULAR_GIT_BRANCH"] == "main"
+            assert env["TABULAR_BUNDLE_TARGET"] == target
+            assert env["TABULAR_GIT_DIRTY"] == "true"  # unless make deploy found it clean
+    clean = _resolved_jobs("prod", git_dirty="false")
+    assert {env["TABULAR_GIT_DIRTY"] for env in _cluster_envs(clean)} == {"false"}
+
+
+def test_the_pipeline_runs_on_a_schedule_paused_in_dev_and_failures_notify():
+    for target, paused in (("dev", "PAUSED"), ("prod", "UNPAUSED")):
+        jobs = _resolved_jobs(target, failure_emails=["ml-oncall@example.com"])
+        schedule = jobs["tabular_training_pipeline"]["schedule"]
+        assert schedule["pause_status"] == paused
+        CHECK.check_cron(schedule["quartz_cron_expression"])
+        for job in jobs.values():
+            assert job["max_concurrent_runs"] == 1
+            assert job["email_notifications"]["on_failure"] == ["ml-oncall@example.com"]
+            assert Job.from_dict(job).email_notifications.on_failure == ["ml-oncall@example.com"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 0 3 1 * ?",
+        "0 */15 * ? * MON-FRI",
+        "0 30 6 ? * 2#1",
+        "0 0 0 L * ?",
+        "0 0 12 15W 1,7 ? 2027",
+    ],
+)
+def test_quartz_schedules_that_databricks_takes_pass(expression):
+    CHECK.check_cron(expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0 3 * * *", "has 6 or 7 fields"),
+        ("0 0 25 1 * ?", "hours field '25'"),
+        ("0 0 3 * * *", "exactly one of day-of-month and day-of-week"),
+        ("0 0 3 1 FOO ?", "month field 'FOO'"),
+        ("0 0/0 3 1 * ?", "minutes field '0/0'"),
+    ],
+)
+def test_a_schedule_that_does_not_parse_is_one_line_before_deploying(expression, message, capsys):
+    assert CHECK.main(["--target", "prod", "--var", f"pipeline_schedule={expression}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: schedule ")
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--var", "scheme=ml"], "--var scheme: no such variable"),
+        (["--var", 'failure_emails=["ml-oncall"]'], "'ml-oncall' is not an address"),
+        (["--var", "schedule_timezone=Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_bad_bundle_values_are_one_line_before_deploying(argv, message, capsys):
+    assert CHECK.main(["--target", "prod", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
+
+
+def test_an_unresolved_bundle_variable_is_named(tmp_path, capsys):
+    bundle = yaml.safe_load((PROJECT_ROOT / "databricks.yml").read_text())
+    del bundle["targets"]["prod"]["variables"]["schema"]
+    with pytest.raises(CHECK.BundleError, match="variable 'schema' has no value for target 'prod'"):
+        CHECK.resolve(bundle, "prod", git=GIT)
+    bundle = yaml.safe_load((PROJECT_ROOT / "databricks.yml").read_text())
+    bundle["resources"]["jobs"]["tabular_training_pipeline"]["name"] = "x ${var.nme}"
+    path = tmp_path / "databricks.yml"
+    path.write_text(yaml.safe_dump(bundle))
+    assert CHECK.main(["--target", "dev", "--bundle", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: resources.jobs.tabular_training_pipeline.name: ${var.nme} is not a declared "
+        "variable\n"
+    )
+    assert CHECK.main(["--target", "dev"]) == 0
+    assert "bundle ok for target dev: models in main.ml_dev" in capsys.readouterr().out
