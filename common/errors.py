@@ -25,7 +25,8 @@ def printable(text: str) -> str:
 
 
 class WorkerError(RuntimeError):
-    """A Spark task or distributed-training worker failed; the message is the worker's error.
+    """Work done elsewhere failed (a Spark task, a distributed-training worker, a serving
+    endpoint's rollout); the message is that failure, in one line.
 
     Entry points report it as one ``error: ...`` line and exit with status 1 (not 2: the input
     may be fine), and the run ends FAILED with the message as its ``failure_reason``.

@@ -146,7 +146,7 @@ def test_bundle_targets_and_name():
 def test_run_entry_point_runs_main_of_an_entry_point(capsys):
     runner = _load(RUNNER)  # from its file, as a spark_python_task runs it
     assert runner.main(["nothing"]) == 2
-    assert "first argument must be an entry point: main, predict" in capsys.readouterr().err
+    assert "first argument must be an entry point: deploy, main, predict" in capsys.readouterr().err
     quick = quick_flags(trainers.get("sklearn"))
     assert runner.main(["train_sklearn", *quick, "--autolog", "false"]) == 0
     (run,) = all_runs()
@@ -176,7 +176,7 @@ def test_dev_and_prod_keep_their_models_experiments_and_artifacts_apart():
             for flag, value in itertools.pairwise(task["spark_python_task"]["parameters"])
             if flag in ("--model-name", "--model-uri")
         ]
-        assert len(named) == 2
+        assert len(named) == 3  # the pipeline's, its serving step's, the scoring job's
         assert all(v.removeprefix("models:/").startswith(namespace) for v in named), named
     CHECK.check_isolation(BUNDLE)
     with pytest.raises(CHECK.BundleError, match="targets 'dev' and 'prod' share"):

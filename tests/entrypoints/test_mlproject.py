@@ -30,6 +30,7 @@ def _flags(parser) -> set[str]:
 
 def test_every_entry_point_has_a_module_of_the_same_name():
     assert set(ENTRY_POINTS) == {
+        "deploy",
         "main",
         "train_sklearn",
         "train_xgboost",

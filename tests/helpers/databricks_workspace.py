@@ -15,6 +15,11 @@ passed through to the server, except that creating an experiment whose parent fo
 exist is refused with RESOURCE_DOES_NOT_EXIST, as Databricks does. Artifacts are not emulated:
 the server's artifact root is a local folder, so runs write there instead of through
 Databricks' artifact credentials API.
+
+Model Serving's endpoints API (``serving-endpoints``: create, get, update config) is answered
+over an in-memory set of endpoints: a new configuration is IN_PROGRESS for ``rollout_polls``
+reads, then goes live, or, for a version in ``failing_versions``, ends UPDATE_FAILED with the
+previous configuration still serving, as Databricks does.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class Workspace:
         self.unauthorized: list[str] = []
         self.jobs: dict[int, subprocess.Popen] = {}
         self.cancelled: set[int] = set()
+        self.endpoints: dict[str, dict] = {}
+        self.failing_versions: set[str] = set()
+        self.rollout_polls = 2
         bin_dir = root / "cluster-bin"
         bin_dir.mkdir(parents=True)
         if shutil.which("rsync") is None:
@@ -129,6 +137,69 @@ class Workspace:
             "life_cycle_state": "TERMINATED",
             "result_state": "SUCCESS" if code == 0 else "FAILED",
         }
+
+    def _endpoint(self, name: str) -> dict:
+        """An endpoint as ``GET serving-endpoints/<name>`` answers, its rollout moved on a step."""
+        endpoint = self.endpoints[name]
+        pending = endpoint.get("pending_config")
+        if pending is not None:
+            endpoint["polls_left"] -= 1
+            if endpoint["polls_left"] <= 0:
+                versions = {e["entity_version"] for e in pending["served_entities"]}
+                if versions & self.failing_versions:
+                    for entity in pending["served_entities"]:
+                        entity["state"] = {
+                            "deployment": "DEPLOYMENT_FAILED",
+                            "deployment_state_message": "Container image build failed: "
+                            "pip could not install the model's requirements",
+                        }
+                    endpoint["state"]["config_update"] = "UPDATE_FAILED"
+                else:
+                    for entity in pending["served_entities"]:
+                        entity["state"] = {"deployment": "DEPLOYMENT_READY"}
+                    endpoint["config"] = pending
+                    endpoint["pending_config"] = None
+                    endpoint["state"] = {"config_update": "NOT_UPDATING", "ready": "READY"}
+        return {k: v for k, v in endpoint.items() if k != "polls_left" and v is not None}
+
+    def _configure(self, name: str, config: dict) -> dict:
+        endpoint = self.endpoints[name]
+        version = (endpoint.get("config") or {}).get("config_version", 0) + 1
+        entities = [{**e, "state": {"deployment": "DEPLOYMENT_CREATING"}}
+                    for e in config.get("served_entities", [])]  # fmt: skip
+        endpoint["pending_config"] = {
+            **config, "served_entities": entities, "config_version": version,
+        }  # fmt: skip
+        endpoint["polls_left"] = self.rollout_polls
+        endpoint["state"] = {
+            "config_update": "IN_PROGRESS",
+            "ready": "READY" if endpoint.get("config") else "NOT_READY",
+        }
+        return {k: v for k, v in endpoint.items() if k != "polls_left" and v is not None}
+
+    def _serving(self, method: str, path: str, body: bytes) -> tuple[int, dict] | None:
+        """(status, payload) for a serving-endpoints call, None for any other path."""
+        parts = path.removeprefix("/api/2.0/serving-endpoints").strip("/").split("/")
+        if not path.startswith("/api/2.0/serving-endpoints"):
+            return None
+        missing = {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "endpoint not found"}
+        if method == "POST" and parts == [""]:
+            request = json.loads(body)
+            name = request["name"]
+            if name in self.endpoints:
+                return HTTPStatus.CONFLICT, {"error_code": "RESOURCE_ALREADY_EXISTS"}
+            self.endpoints[name] = {"name": name, "config": None, "pending_config": None}
+            return 200, self._configure(name, request.get("config", {}))
+        name = parts[0]
+        if name not in self.endpoints:
+            return HTTPStatus.NOT_FOUND, missing
+        if method == "GET" and len(parts) == 1:
+            return 200, self._endpoint(name)
+        if method == "PUT" and parts[1:] == ["config"]:
+            if self.endpoints[name]["state"]["config_update"] == "IN_PROGRESS":
+                return HTTPStatus.CONFLICT, {"error_code": "RESOURCE_CONFLICT"}
+            return 200, self._configure(name, json.loads(body))
+        return HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"}
 
     def _make_folders(self, path: str) -> None:
         parts = [p for p in path.split("/") if p]
@@ -238,9 +309,25 @@ class Workspace:
                 if self._authorized() and not self._tracking("DELETE", url, self._body()):
                     self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
 
+            def _served(self, method: str, url, body: bytes) -> bool:
+                answer = workspace._serving(method, url.path, body)
+                if answer is not None:
+                    self._reply(*answer)
+                return answer is not None
+
+            def do_PUT(self) -> None:
+                url = urlparse(self.path)
+                workspace.requests.append(("PUT", url.path))
+                if self._authorized() and not self._served("PUT", url, self._body()):
+                    self._reply(HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"})
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 workspace.requests.append(("GET", url.path))
+                if url.path.startswith("/api/2.0/serving-endpoints"):
+                    if self._authorized():
+                        self._served("GET", url, b"")
+                    return
                 if workspace.tracking_server and url.path.startswith(
                     ("/api/2.0/preview/scim", "/api/2.0/workspace/", "/api/2.0/mlflow/",
                      "/api/2.0/preview/mlflow/")
@@ -280,7 +367,7 @@ class Workspace:
                 if not self._authorized():
                     return
                 body = self._body()
-                if self._tracking("POST", url, body):
+                if self._tracking("POST", url, body) or self._served("POST", url, body):
                     return
                 if url.path.startswith("/dbfs/"):
                     dbfs_path = url.path.removeprefix("/dbfs")
