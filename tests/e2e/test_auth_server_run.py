@@ -23,7 +23,7 @@ from mlflow.server.auth.client import AuthServiceClient
 from mlflow.tracking import MlflowClient
 
 import trainers
-from tests.helpers.processes import BIN
+from tests.helpers.processes import BIN, run_tree
 from tests.helpers.project import CHURN_CSV, PROJECT_ROOT
 from tests.helpers.runs import quick_mlflow_params
 
@@ -53,7 +53,7 @@ def _user(url: str) -> tuple[str, str]:
 
 def _mlflow(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     """The `mlflow` CLI with exactly ``env`` (``mlflow_cli`` would add the admin's credentials)."""
-    return subprocess.run(
+    return run_tree(
         [str(BIN / "mlflow"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 import trainers
 from tests.helpers.databricks_workspace import Workspace
-from tests.helpers.processes import BIN
+from tests.helpers.processes import BIN, run_tree
 from tests.helpers.project import PROJECT_ROOT, git
 from tests.helpers.runs import quick_mlflow_params
 
@@ -87,7 +86,7 @@ def test_databricks_backend_runs_the_project_on_the_emulated_cluster(
         "DATABRICKS_TOKEN": TOKEN,
         "PATH": os.pathsep.join([str(BIN), os.environ["PATH"]]),
     }
-    done = subprocess.run(
+    done = run_tree(
         ["bash", str(work / "tools" / "databricks_run.sh"), "-e", "train_sklearn",
          "--env-manager", "local", "--experiment-name", EXPERIMENT,
          *quick_mlflow_params(trainers.get("sklearn"))],
@@ -163,7 +162,7 @@ def test_cancelling_a_submitted_run_cancels_the_cluster_job(project_repo, mlflow
     repo, _ = project_repo
     env = {**os.environ, "DATABRICKS_HOST": workspace.url, "DATABRICKS_TOKEN": TOKEN}
     config = str(PROJECT_ROOT / "databricks" / "cluster.json")
-    done = subprocess.run(
+    done = run_tree(
         [str(BIN / "python"), "-c", CANCEL_SCRIPT, str(repo), config, EXPERIMENT],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -184,7 +183,7 @@ def test_submission_refuses_uncommitted_changes(project_repo, tmp_path):
     work = tmp_path / "checkout"
     git("clone", "-q", str(repo), str(work), cwd=tmp_path)
     (work / "common" / "new_module.py").write_text("X = 1\n")
-    done = subprocess.run(
+    done = run_tree(
         ["bash", str(work / "tools" / "databricks_run.sh"), "-e", "train_sklearn"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from entrypoints import reproduce
+from tests.helpers.processes import run_tree
 from tests.helpers.runs import all_runs
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_job_runs_record_the_deployed_commit_are_reused_and_reproduce(project_re
         "--tune", "false", "--trainer", "sklearn", "--train-params", "n_estimators=20",
         "--model-name", MODEL, "--env-manager", "local",
     ]  # fmt: skip
-    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    first = run_tree(argv, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     (trained,) = all_runs("tags.entry_point = 'train_sklearn'")
     tags = trained.data.tags
@@ -57,14 +57,14 @@ def test_job_runs_record_the_deployed_commit_are_reused_and_reproduce(project_re
     assert pipeline.data.tags["model_name"] == MODEL
 
     # The scheduled rerun at the same deployment and data reuses the training step.
-    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    again = run_tree(argv, env=env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"reusing FINISHED run {trained.info.run_id}" in again.stdout
     assert len(all_runs("tags.entry_point = 'train_sklearn'")) == 1
 
     # A deployment not known to be clean is never reused: it retrains (the same model, which
     # the gate then refuses as a tie with the champion).
-    dirty = subprocess.run(
+    dirty = run_tree(
         argv, env={**env, "TABULAR_GIT_DIRTY": "true"}, capture_output=True, text=True, timeout=900
     )
     assert dirty.returncode == 2, dirty.stderr[-3000:]

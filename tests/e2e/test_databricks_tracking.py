@@ -11,7 +11,6 @@ emulated server keeps artifacts in a local folder), Unity Catalog, and real perm
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tests.helpers.databricks_workspace import Workspace
-from tests.helpers.processes import BIN, mlflow_server, one_error_line
+from tests.helpers.processes import BIN, mlflow_server, one_error_line, run_tree
 from tests.helpers.project import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -64,7 +63,7 @@ def test_the_emulation_refuses_an_experiment_whose_folder_is_missing(
 def test_a_trainer_creates_its_folder_then_its_experiment_and_runs(endpoint, tmp_path):
     workspace, server = endpoint
     for _attempt in (1, 2):  # the second finds folder and experiment in place
-        done = subprocess.run(
+        done = run_tree(
             [sys.executable, "-m", "entrypoints.train_sklearn", "--n-estimators", "5"],
             cwd=PROJECT_ROOT, env=_env(workspace, tmp_path), capture_output=True, text=True,
             timeout=300,
@@ -85,7 +84,7 @@ def test_a_trainer_creates_its_folder_then_its_experiment_and_runs(endpoint, tmp
 def test_a_folder_the_workspace_refuses_is_one_line_naming_it(endpoint, tmp_path):
     workspace, server = endpoint
     name = "/Shared/protected/team/train"
-    done = subprocess.run(
+    done = run_tree(
         [sys.executable, "-m", "entrypoints.train_sklearn", "--n-estimators", "5"],
         cwd=PROJECT_ROOT, env=_env(workspace, tmp_path, MLFLOW_EXPERIMENT_NAME=name),
         capture_output=True, text=True, timeout=300,
@@ -104,7 +103,7 @@ def test_the_submit_script_names_a_refused_folder_before_submitting(
     repo, _ = project_repo  # a clean commit: the script refuses a dirty tree
     script = repo / "tools" / "databricks_run.sh"
     env = _env(workspace, tmp_path, PATH=os.pathsep.join([str(BIN), os.environ["PATH"]]))
-    done = subprocess.run(
+    done = run_tree(
         ["bash", str(script), "-e", "train_sklearn", "--experiment-name",
          "/Shared/protected/x/train"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import mlflow
@@ -12,7 +11,7 @@ from mlflow.projects import run as mlflow_run
 from mlflow.tracking import MlflowClient
 
 import trainers
-from tests.helpers.processes import mlflow_cli, predict_in_fresh_process
+from tests.helpers.processes import mlflow_cli, predict_in_fresh_process, run_tree
 from tests.helpers.project import PROJECT_ROOT
 from tests.helpers.runs import QUICK_PARAMS, quick_mlflow_params, runs_in
 
@@ -152,12 +151,7 @@ def test_uv_env_manager_builds_python_env_offline_and_matches_local_metrics(tmp_
 
 
 def _pip_find_links() -> str:
-    done = subprocess.run(
-        [shutil.which("pip") or "pip", "config", "list"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_tree([shutil.which("pip") or "pip", "config", "list"], timeout=120)
     for line in done.stdout.splitlines():
         key, _, value = line.partition("=")
         if key.endswith("find-links"):

@@ -4,7 +4,6 @@ and bad tables refused in one line with the run FAILED."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import mlflow
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers.processes import mlflow_cli, one_error_line, predict_in_fresh_process
+from tests.helpers.processes import mlflow_cli, one_error_line, predict_in_fresh_process, run_tree
 from tests.helpers.project import PROJECT_ROOT
 from tests.helpers.runs import quick_mlflow_params, runs_in
 
@@ -153,7 +152,7 @@ def test_a_column_of_fifty_thousand_categories_is_bounded(tmp_path):
 
 def test_make_run_takes_the_table_its_target_and_more_parameters(tmp_path):
     store = tmp_path / "mlflow.db"
-    done = subprocess.run(
+    done = run_tree(
         ["make", "-o", ".venv/.installed", "run", f"STORE={store}",
          "DATA=data/renewals_sample.csv", "TARGET=renewed",
          "ARGS=-P tune=false -P trainer=sklearn -P train_params='n_estimators=20' -P cost_fn=3"],

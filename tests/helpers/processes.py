@@ -20,14 +20,62 @@ import pandas as pd
 BIN = Path(sys.executable).parent
 
 
+def run_tree(
+    args,
+    *,
+    timeout: float,
+    cwd=None,
+    env=None,
+    input: str | None = None,
+    capture_output: bool = True,
+    text: bool = True,
+    check: bool = False,
+) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with output captured as text, except that a timeout ends the command's
+    whole process tree (the entry point ``mlflow run`` started, its Spark JVM and workers), not
+    only the command: a test that times out leaves nothing running beside the rest of the suite.
+    """
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else None,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    if not (capture_output and text):
+        raise ValueError("run_tree always captures text output")
+    try:
+        stdout, stderr = process.communicate(input, timeout=timeout)
+    except BaseException:  # a timeout, or Ctrl-C on the suite
+        end_group(process)
+        raise
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    if check:
+        done.check_returncode()
+    return done
+
+
+def end_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group of ``process`` (its runs end KILLED), SIGKILL what stays."""
+    for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            break
+        try:
+            process.communicate(timeout=wait)
+            if signum == signal.SIGTERM:
+                os.killpg(process.pid, signal.SIGKILL)  # the group's stragglers
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            pass
+        break
+
+
 def mlflow_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600):
     """Run the `mlflow` CLI of this environment; returns the CompletedProcess."""
-    return subprocess.run(
+    return run_tree(
         [str(BIN / "mlflow"), *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
         timeout=timeout,
     )
 
