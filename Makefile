@@ -3,10 +3,12 @@
 #               sqlite store with artifacts beside it, print the UI command; your own table with
 #               make run DATA=path/to/table.csv TARGET=label ARGS="-P drop=id -P trainer=sklearn"
 #   make test   build the pinned env plus dev tools and run the whole test suite
-PYTHON ?= python3
+# The interpreter the pins are for (python_env.yaml): pyenv's 3.11.7 when it has one.
+PYTHON ?= $(or $(wildcard $(HOME)/.pyenv/versions/3.11.7/bin/python3),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 STORE ?= $(CURDIR)/mlflow.db
 TRACKING_URI ?= sqlite:///$(STORE)
 ENTRY ?= main
@@ -19,14 +21,25 @@ PARAMS := $(if $(DATA),-P data=$(if $(wildcard $(DATA)),$(abspath $(DATA)),$(DAT
 # The experiment follows the naming convention: main -> pipeline, train_* -> train, else its name.
 STAGE ?= $(if $(filter main,$(ENTRY)),pipeline,$(if $(filter train_%,$(ENTRY)),train,$(ENTRY)))
 
-.PHONY: venv run ui test lint format lock mlproject deploy
+.PHONY: venv venv-dev run ui test lint format lock mlproject deploy
 
-$(STAMP): requirements.lock requirements-dev.lock
+# `make run` needs the runtime pins only; the dev tools (pytest, ruff, pyspark, uv, the bundle
+# checker's typed models) come on top for `make test`, without rebuilding what is there.
+$(STAMP): requirements.lock
+	@$(PYTHON) -c 'import sys; v = "%d.%d.%d" % sys.version_info[:3]; sys.exit(0 if v == "3.11.7" \
+	  else f"error: {sys.executable} is Python {v}; the pins are for 3.11.7 (python_env.yaml): " \
+	  "pyenv install 3.11.7, or make PYTHON=/path/to/python3.11.7")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.lock -r requirements-dev.lock
+	$(BIN)/pip install --quiet -r requirements.lock
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/pip install --quiet -r requirements.lock -r requirements-dev.lock
+	touch $(DEV_STAMP)
+
 venv: $(STAMP)
+
+venv-dev: $(DEV_STAMP)
 
 # The experiment is created first, with its artifacts beside the database (the launcher would
 # put them in ./mlruns of wherever it was started). gc.freeze() spares the interpreter's final
@@ -47,12 +60,12 @@ ui: venv
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" \
 	  --host 127.0.0.1 --workers 1 --uvicorn-opts "--timeout-graceful-shutdown=1"
 
-test: venv
+test: venv-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-format: venv
+format: venv-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
@@ -61,7 +74,7 @@ lock:
 	bash tools/lock.sh
 
 # Regenerate MLproject's commands from each entry point's declared parameters.
-mlproject: venv
+mlproject: venv-dev
 	$(BIN)/python tools/mlproject.py
 
 # Deploy the Databricks bundle for a target (dev by default; needs the databricks CLI): check it
