@@ -195,6 +195,7 @@ def run_main(body: Callable[[], int]) -> int:
     """
     previous = _handle_stop_signals()
     _skip_collection_at_exit()
+    quiet_console()
     try:
         _stop_with_launcher()
         return body()
@@ -216,6 +217,23 @@ def run_main(body: Callable[[], int]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# Set to true for MLflow's own INFO lines and artifact progress bars in a run's output.
+VERBOSE = "TABULAR_VERBOSE"
+
+
+def quiet_console() -> None:
+    """Keep a run's console to the lines it prints itself: MLflow's INFO lines (validating the
+    input example, creating tables, ...) and its artifact progress bars (three per trained
+    model: its validation loads it back) go, warnings and errors stay; ``TABULAR_VERBOSE=true``
+    keeps everything. An explicit ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is kept as set."""
+    if os.environ.get(VERBOSE, "").strip().lower() in ("1", "true", "yes"):
+        return
+    import logging
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _skip_collection_at_exit() -> None:
