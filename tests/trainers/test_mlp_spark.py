@@ -17,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common.errors import UserInputError, WorkerError
+from tests.helpers.processes import run_tree
 from tests.helpers.project import PROJECT_ROOT
 from trainers import mlp_spark
 
@@ -48,9 +49,9 @@ def _train(folder: Path, uri: str, *flags: str) -> str:
     """One train_pytorch run in a fresh process; its run id."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("MLFLOW_RUN_ID", None)
-    done = subprocess.run(
+    done = run_tree(
         [sys.executable, "-m", "entrypoints.train_pytorch", *FLAGS, *flags],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+        cwd=folder, env=env, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(uri)
