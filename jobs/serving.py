@@ -126,7 +126,7 @@ def run(args) -> int:
             scale_to_zero_enabled=args.scale_to_zero,
         )
         traffic = TrafficConfig(
-            routes=[Route(served_model_name=served_name, traffic_percentage=100)]
+            routes=[Route(served_entity_name=served_name, traffic_percentage=100)]
         )
         wait = timedelta(seconds=args.timeout)
         try:

@@ -162,6 +162,13 @@ class Workspace:
                     endpoint["state"] = {"config_update": "NOT_UPDATING", "ready": "READY"}
         return {k: v for k, v in endpoint.items() if k != "polls_left" and v is not None}
 
+    def _routes_unknown(self, config: dict) -> list[str]:
+        """Traffic routes naming no served entity (Databricks refuses such a configuration)."""
+        served = {e.get("name") for e in config.get("served_entities", [])}
+        routes = (config.get("traffic_config") or {}).get("routes", [])
+        named = [r.get("served_entity_name") or r.get("served_model_name") for r in routes]
+        return [name for name in named if name not in served]
+
     def _configure(self, name: str, config: dict) -> dict:
         endpoint = self.endpoints[name]
         version = (endpoint.get("config") or {}).get("config_version", 0) + 1
@@ -183,9 +190,12 @@ class Workspace:
         if not path.startswith("/api/2.0/serving-endpoints"):
             return None
         missing = {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "endpoint not found"}
+        invalid = {"error_code": "INVALID_PARAMETER_VALUE", "message": "route names no entity"}
         if method == "POST" and parts == [""]:
             request = json.loads(body)
             name = request["name"]
+            if self._routes_unknown(request.get("config", {})):
+                return HTTPStatus.BAD_REQUEST, invalid
             if name in self.endpoints:
                 return HTTPStatus.CONFLICT, {"error_code": "RESOURCE_ALREADY_EXISTS"}
             self.endpoints[name] = {"name": name, "config": None, "pending_config": None}
@@ -198,6 +208,8 @@ class Workspace:
         if method == "PUT" and parts[1:] == ["config"]:
             if self.endpoints[name]["state"]["config_update"] == "IN_PROGRESS":
                 return HTTPStatus.CONFLICT, {"error_code": "RESOURCE_CONFLICT"}
+            if self._routes_unknown(json.loads(body)):
+                return HTTPStatus.BAD_REQUEST, invalid
             return 200, self._configure(name, json.loads(body))
         return HTTPStatus.NOT_FOUND, {"error_code": "ENDPOINT_NOT_FOUND"}
 
