@@ -72,3 +72,15 @@ def test_model_requirements_are_exact_pins_plus_the_lock_as_constraints():
 def test_model_requirements_refuse_a_package_missing_from_the_lock():
     with pytest.raises(ValueError, match="no pin for not-a-package"):
         model_requirements("not-a-package")
+
+
+def test_conda_yaml_holds_the_same_python_pip_and_lock():
+    """conda.yaml (for teams on conda) agrees with python_env.yaml and installs the lock."""
+    conda = yaml.safe_load((PROJECT_ROOT / "conda.yaml").read_text())
+    env = yaml.safe_load((PROJECT_ROOT / "python_env.yaml").read_text())
+    (pip,) = [d for d in env["build_dependencies"] if d.startswith("pip==")]
+    python, pip_pin, pip_section = conda["dependencies"]
+    assert python == f"python={env['python']}"
+    assert pip_pin == f"pip={pip.removeprefix('pip==')}"
+    assert pip_section == {"pip": ["-r requirements.lock"]}
+    assert conda["channels"] == ["conda-forge"]
