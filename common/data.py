@@ -164,9 +164,8 @@ def read_table(data: str, *, text: Collection[str] = ()) -> tuple[pd.DataFrame, 
     try:
         if kind == "csv":
             header = _csv_header(path)
-            frame = pd.read_csv(path, dtype={c: str for c in text if c in header} or None)
-            if codes := _code_columns(path, frame):
-                frame[codes] = pd.read_csv(path, usecols=codes, dtype=str)[codes]
+            as_text = {c for c in text if c in header} | set(_code_columns(path))
+            frame = pd.read_csv(path, dtype=dict.fromkeys(as_text, str) or None)
         else:
             frame = pd.read_parquet(path)
             header = [str(c) for c in frame.columns]
@@ -181,19 +180,13 @@ def read_table(data: str, *, text: Collection[str] = ()) -> tuple[pd.DataFrame, 
     return frame, source, table_name(data)
 
 
-def _code_columns(path: Path, frame: pd.DataFrame) -> list[str]:
-    """The number columns of a CSV read as ``frame`` that its leading rows write as codes:
-    digits only, one of them with a leading zero (pandas would read ``02134`` as 2134)."""
-    numbers = [
-        c
-        for c, t in frame.dtypes.items()
-        if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
-    ]
-    if not numbers:
-        return []
-    written = pd.read_csv(path, usecols=numbers, dtype=str, nrows=CODE_SAMPLE_ROWS)
+def _code_columns(path: Path) -> list[str]:
+    """The CSV's columns that its leading rows write as codes: digits only, one of them with a
+    leading zero (pandas would read ``02134`` as the number 2134). Decided on the sample, so the
+    file itself is read once, with these columns as text."""
+    written = pd.read_csv(path, dtype=str, nrows=CODE_SAMPLE_ROWS)
     codes = []
-    for name in numbers:
+    for name in written.columns:
         values = written[name].dropna().str.strip()
         if values.str.fullmatch(_CODE).any() and values.str.fullmatch(_DIGITS).all():
             codes.append(name)
