@@ -17,7 +17,7 @@ from common.preprocessing import feature_names
 CLASSIFICATION_REPORT = "evaluation/classification_report.json"
 
 
-def _predict(task: str, preprocessor, estimator, X) -> np.ndarray:
+def predict_output(task: str, preprocessor, estimator, X) -> np.ndarray:
     """Class probabilities (classifiers, shape (n, K)) or predicted values (regressors)."""
     encoded = preprocessor.transform(X)
     if task == "classification":
@@ -33,7 +33,7 @@ def score(
     Classifiers are scored through ``predict_proba`` (predictions are class codes), regressors
     through ``predict``. ``settings`` add the business metric (``common.business``).
     """
-    output = _predict(task, preprocessor, estimator, X)
+    output = predict_output(task, preprocessor, estimator, X)
     results = metrics.task_metrics(task, y, output, settings)
     return results, (output.argmax(axis=1) if task == "classification" else output)
 
@@ -49,7 +49,7 @@ def evaluate(
     ``evaluation/classification_report.json``. Regressors: ``plots/`` predicted vs actual and
     residuals.
     """
-    output = _predict(table.task, preprocessor, estimator, split.X_test)
+    output = predict_output(table.task, preprocessor, estimator, split.X_test)
     return log_evaluation(table.task, table.classes, split.y_test, output, settings)
 
 

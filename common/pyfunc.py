@@ -32,6 +32,8 @@ from common.environment import MODEL_PACKAGES, PROJECT_ROOT, model_requirements
 from common.errors import printable
 from common.metrics import as_probabilities
 from common.preprocessing import normalize_features
+from common.profile import FILE_NAME as PROFILE_FILE
+from common.profile import Profile
 from common.skops_import import skops_io
 
 MODEL_NAME = "model"
@@ -212,6 +214,7 @@ def log_model(
     example: pd.DataFrame,
     schema_rows: pd.DataFrame | None = None,
     extra_requirements: tuple[str, ...] = (),
+    reference: Profile | None = None,
 ) -> mlflow.models.model.ModelInfo:
     """Log the pyfunc under the name ``model`` with signature, input example and pinned env.
 
@@ -224,6 +227,8 @@ def log_model(
         schema_rows: The rows the signature's input types come from (default: ``example``):
             many, so a column that is missing in the first rows is still typed by its values.
         extra_requirements: Framework packages the estimator needs (e.g. ``"torch"``).
+        reference: The training table's profile, saved as the artifact ``profile``
+            (``artifacts/profile.json``) for ``monitor``; loading the model ignores it.
     """
     model = TabularModel(spec, preprocessor, estimator)
     with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
@@ -236,14 +241,18 @@ def log_model(
         (tmp_path / "config.json").write_text(json.dumps(asdict(spec), indent=2))
         save_preprocessor(preprocessor, tmp_path / "preprocessor.skops")
         save_estimator(estimator, tmp_path / spec.estimator_file)
+        artifacts = {
+            "config": str(tmp_path / "config.json"),
+            "preprocessor": str(tmp_path / "preprocessor.skops"),
+            "estimator": str(tmp_path / spec.estimator_file),
+        }
+        if reference is not None:
+            (tmp_path / PROFILE_FILE).write_text(reference.dumps())
+            artifacts["profile"] = str(tmp_path / PROFILE_FILE)
         return mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(MODEL_CODE),
-            artifacts={
-                "config": str(tmp_path / "config.json"),
-                "preprocessor": str(tmp_path / "preprocessor.skops"),
-                "estimator": str(tmp_path / spec.estimator_file),
-            },
+            artifacts=artifacts,
             code_paths=[str(PROJECT_ROOT / folder) for folder in SERVING_CODE],
             signature=signature,
             input_example=example,

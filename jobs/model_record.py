@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import business, columns, evaluation, leakage, plots, preprocessing, pyfunc
+from common import business, columns, evaluation, leakage, plots, preprocessing, profile, pyfunc
 from common.data import TabularData
 from common.step_metrics import StepMetricsLogger
 from jobs import artifact_budget
@@ -48,8 +48,10 @@ class Fitted:
     example_index: pd.Index
     schema_index: pd.Index
     # Scores the test split with the business metric's settings, logs the evaluation and
-    # returns the test metrics.
-    evaluate: Callable[[business.Settings], dict[str, float]]
+    # returns the test metrics and the model's output there (probabilities or values).
+    evaluate: Callable[[business.Settings], tuple[dict[str, float], np.ndarray]]
+    # The reference profile of the training table, from the test output and metrics.
+    describe: Callable[[np.ndarray, dict[str, float]], profile.Profile]
     # The engine's trainer module's fit_report: metrics about the fit, a one-line summary.
     report: tuple[dict[str, float], str] = ({}, "")
     steps: StepMetricsLogger | None = None  # per-step metrics, for the learning curve
@@ -69,10 +71,11 @@ def log_fitted(
         print(summary)
     log_learning_curve(trainer, fitted.steps, fitted.estimator)
     describe_features(trainer, fitted.table, fitted.preprocessor, fitted.estimator, fitted.leaks)
-    results = fitted.evaluate(settings or business.Settings())
+    results, output = fitted.evaluate(settings or business.Settings())
     log_servable(
         trainer, fitted.table, fitted.preprocessor, fitted.estimator,
         example_index=fitted.example_index, schema_index=fitted.schema_index,
+        reference=fitted.describe(output, results),
     )  # fmt: skip
     print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return results
@@ -152,9 +155,11 @@ def log_servable(
     *,
     example_index: pd.Index,
     schema_index: pd.Index,
+    reference: profile.Profile | None = None,
 ) -> None:
     """Log the pyfunc with its input example and schema from ``table``'s rows at those indexes,
-    and its size as ``model_size_mb``."""
+    its reference profile (``common.profile``) among its artifacts, and its size as
+    ``model_size_mb``."""
     print("logging the model: preprocessor, estimator, signature, example, pinned requirements",
           flush=True)  # fmt: skip
     info = pyfunc.log_model(
@@ -165,5 +170,6 @@ def log_servable(
         example=table.raw_rows(example_index),
         schema_rows=table.raw_rows(schema_index),
         extra_requirements=trainer.serving_requirements,
+        reference=reference,
     )
     mlflow.log_metric("model_size_mb", artifact_budget.model_size_mb(info))

@@ -123,7 +123,13 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
             y, output, test_rows = spark_tables.scored_test_rows(table, model, seed=args.seed)
         results = evaluation.log_evaluation(table.task, sample.classes, y, output, settings)
         mlflow.log_metrics({"test_rows": test_rows, "test_rows_scored": len(y)})
-        return results
+        return results, output
+
+    def describe(output, results: dict[str, float]):
+        from common.spark import profiling
+
+        with worker_errors():
+            return profiling.build(table, output, results)
 
     test_index = sample.features.index[(table.sample_split == "test").to_numpy()]
     train_index = sample.features.index[in_train]
@@ -134,6 +140,7 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
         example_index=sample.example_index(test_index if len(test_index) else train_index),
         schema_index=train_index[:SCHEMA_ROWS],
         evaluate=evaluate,
+        describe=describe,
         report=spark_module.fit_report(estimator, history),
         steps=steps,
         fit_metrics={"training_seconds": training_seconds},

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import business, columns, data, evaluation, leakage, seeding
+from common import business, columns, data, evaluation, leakage, profile, seeding
 from common.data import Split, TabularData
 from common.errors import UserInputError
 from common.step_metrics import StepMetricsLogger
@@ -128,10 +128,24 @@ def fit_one_node(
         table=table,
         example_index=table.example_index(split.X_test.index),
         schema_index=split.X_train.index[:SCHEMA_ROWS],
-        evaluate=lambda settings: evaluation.evaluate(
-            table, split, preprocessor, estimator, settings
-        ),
+        evaluate=lambda settings: evaluate_test(table, split, preprocessor, estimator, settings),
+        describe=lambda output, results: reference_profile(table, output, results),
         report=trainer.module.fit_report(estimator),
         steps=steps,
         leaks=leaks,
     )
+
+
+def evaluate_test(table: TabularData, split: Split, preprocessor, estimator, settings):
+    """Score the test split and log the evaluation; (the metrics, the model's output there)."""
+    output = evaluation.predict_output(table.task, preprocessor, estimator, split.X_test)
+    results = evaluation.log_evaluation(table.task, table.classes, split.y_test, output, settings)
+    return results, output
+
+
+def reference_profile(table: TabularData, output, results: dict[str, float]) -> profile.Profile:
+    """The training table's profile (``common.profile``), with the test split's output."""
+    return profile.build(
+        table.features, table.roles, task=table.task, y=table.y, classes=table.classes,
+        test_output=output, metrics=results,
+    )  # fmt: skip

@@ -82,6 +82,32 @@ def _run(tmp_path: Path, entry_point: str, *params: str, experiment: str = EXPER
     return done, (runs[-1] if runs else None)
 
 
+def _profiles_agree(spark_run: str, single_run: str) -> None:
+    """The reference profile computed on Spark (aggregates only) describes the table as the
+    single-node one does: the same columns, roles, missing and category shares; bin edges from
+    approximate quantiles close to the exact ones."""
+    import mlflow
+
+    def read(run_id: str) -> dict:
+        uri = f"runs:/{run_id}/model/artifacts/profile.json"
+        return json.loads(mlflow.artifacts.load_text(uri))
+
+    on_spark, single = read(spark_run), read(single_run)
+    assert on_spark["rows"] == single["rows"] == 2400
+    assert on_spark["target"] == single["target"]
+    for a, b in zip(on_spark["columns"], single["columns"], strict=True):
+        assert (a["column"], a["role"]) == (b["column"], b["role"])
+        assert a["missing"] == b["missing"], a["column"]
+        if a["role"] == "numeric":
+            assert np.allclose(a["edges"], b["edges"], rtol=0.02), a["column"]
+            assert sum(a["shares"]) + a["missing"] == pytest.approx(1.0, abs=1e-5)
+        elif a["role"] == "datetime":
+            assert (a["min"], a["max"]) == (b["min"], b["max"])
+        else:
+            assert a["top"] == b["top"], a["column"]
+    assert set(on_spark["prediction"]["vocabulary"]) == {"no", "yes"}
+
+
 def _holdout_auc(model_uri: str, holdout: pd.DataFrame, tmp_path: Path) -> float:
     served = predict_in_fresh_process(model_uri, holdout.drop(columns=["renewed"]), tmp_path)
     return roc_auc_score(holdout["renewed"] == "yes", served["probability_yes"])
@@ -117,6 +143,7 @@ def test_xgboost_on_spark_serves_gates_and_repeats_like_single_node(tables, tmp_
 
     done, single = _run(tmp_path, "train_xgboost", "-P", f"data={single_file}", *QUICK)
     assert done.returncode == 0, done.stderr[-3000:]
+    _profiles_agree(first.info.run_id, single.info.run_id)
     holdout = pd.read_parquet(holdout_path)
     spark_auc = _holdout_auc(f"runs:/{first.info.run_id}/model", holdout, tmp_path)
     single_auc = _holdout_auc(f"runs:/{single.info.run_id}/model", holdout, tmp_path)
