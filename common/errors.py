@@ -33,6 +33,15 @@ class WorkerError(RuntimeError):
     """
 
 
+class CheckFailed(RuntimeError):  # noqa: N818 (what happened, as WorkerError says who)
+    """A check the user asked to fail on found a problem (``monitor -P fail_on_drift=true``):
+    what it found was logged, and the run ends FAILED so a scheduled job alerts.
+
+    Entry points report it as one ``error: ...`` line and exit with status 1, the message as the
+    run's ``failure_reason``.
+    """
+
+
 def one_line(exc: BaseException, *, last: bool = False, limit: int = 300) -> str:
     """One line of ``exc``'s message for an ``error:`` line: the first (or ``last``) non-empty
     one, cut to ``limit`` characters; the exception's type name when it says nothing.

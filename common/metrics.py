@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from common import business
+from common.errors import UserInputError
 
 CLASSIFICATION_METRICS = ("test_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss")
 REGRESSION_METRICS = ("test_rmse", "test_mae", "test_r2")
@@ -27,6 +28,19 @@ def metric_names(task: str) -> tuple[str, ...]:
     metric's included (logged where it applies, e.g. for two classes only)."""
     fixed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
     return (*fixed, *(name for name, applies in business.TASK.items() if applies == task))
+
+
+def resolve(metric: str, task: str) -> str:
+    """The metric to optimise or judge: ``auto`` is the task's default; refuses one that does
+    not belong to the data's task."""
+    if metric == "auto":
+        return DEFAULT_METRIC[task]
+    if metric not in metric_names(task):
+        raise UserInputError(
+            f"metric '{metric}' does not apply to {task} data; choose one of "
+            + ", ".join(metric_names(task))
+        )
+    return metric
 
 
 def as_probabilities(scores: np.ndarray) -> np.ndarray:

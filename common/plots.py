@@ -228,3 +228,62 @@ def residuals_figure(y_true: np.ndarray, y_pred: np.ndarray) -> Figure:
     right.set_title("Residual distribution")
     fig.tight_layout()
     return fig
+
+
+MAX_DRIFT_BARS = 30  # columns in the PSI chart: the most drifted ones when there are more
+
+
+def drift_figure(
+    columns: Sequence[Mapping],
+    prediction: Mapping | None,
+    *,
+    threshold: float,
+    major: float,
+    plotted: int = 3,
+) -> Figure:
+    """A monitoring run at a glance: PSI per column against the threshold (red: flagged), and
+    the reference vs batch shares of the most drifted columns and of the predictions.
+
+    Args:
+        columns: ``common.drift.compare``'s column entries; ``prediction`` its predictions'.
+    """
+    ranked = sorted(columns, key=lambda e: -e["psi"])
+    shown = ranked[:MAX_DRIFT_BARS][::-1]  # largest at the top
+    detail = [e for e in ranked if e["psi"] > 0][:plotted] + ([prediction] if prediction else [])
+    bar_rows = max(len(shown), 1)
+    fig = Figure(figsize=(11, 2.0 + 0.28 * bar_rows + (3.2 if detail else 0)))
+    heights = [0.28 * bar_rows + 1.2, 3.0] if detail else [1]
+    grid = fig.add_gridspec(len(heights), max(len(detail), 1), height_ratios=heights)
+    ax = fig.add_subplot(grid[0, :])
+    values = [e["psi"] for e in shown]
+    colors = ["tab:red" if e["drifted"] else "tab:orange" if e["psi"] >= threshold else "tab:gray"
+              for e in shown]  # fmt: skip
+    ax.barh([_short_label(e["column"]) for e in shown], values, color=colors)
+    ax.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
+    ax.axvline(major, color="black", linestyle=":", label=f"major shift {major:g}")
+    drifted = sum(e["drifted"] for e in columns)
+    more = f" (the {MAX_DRIFT_BARS} highest of {len(columns)})" if len(columns) > len(shown) else ""
+    ax.set_title(f"PSI per column{more}: {drifted} of {len(columns)} drifted")
+    ax.set_xlabel("population stability index (batch vs training profile)")
+    ax.legend(loc="lower right")
+    for i, entry in enumerate(detail):
+        panel = fig.add_subplot(grid[1, i])
+        kept = [i for i, (r, b) in enumerate(zip(entry["reference"], entry["batch"], strict=True))
+                if r > 0 or b > 0]  # fmt: skip
+        labels = [_short_label(entry["buckets"][i], 14) for i in kept]
+        x = np.arange(len(labels))
+        panel.bar(x - 0.2, [entry["reference"][i] for i in kept], width=0.4, label="training")
+        panel.bar(x + 0.2, [entry["batch"][i] for i in kept], width=0.4, label="batch")
+        panel.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+        name = "predictions" if entry is prediction else _short_label(entry["column"], 24)
+        panel.set_title(f"{name}: psi {entry['psi']:.3f}", fontsize=9)
+        panel.set_ylabel("share of rows" if i == 0 else "")
+        if i == 0:
+            panel.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _short_label(text: str, limit: int = 32) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -22,7 +22,7 @@ from typing import Any
 from common import business, params
 from common.columns import OVERRIDES
 from common.data import BUILTIN_DATASETS, TASKS
-from common.errors import UserInputError, WorkerError, access_refused
+from common.errors import CheckFailed, UserInputError, WorkerError, access_refused
 
 
 class StrictParser(argparse.ArgumentParser):
@@ -200,9 +200,9 @@ def run_main(body: Callable[[], int]) -> int:
         _stop_with_launcher()
         return body()
     except Exception as exc:
-        if isinstance(exc, WorkerError):
+        if isinstance(exc, WorkerError | CheckFailed):
             print(f"error: {exc}", file=sys.stderr)
-            _record_failure(str(exc), kind="WorkerError")
+            _record_failure(str(exc), kind=type(exc).__name__)
             return 1
         refused = _access_refused(exc)
         if refused is None and not isinstance(exc, UserInputError):

@@ -44,6 +44,19 @@ SUFFIXES = (".csv", ".parquet")
 
 def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[str, str]]:
     """Check the model exists; return its info and tags naming it (version, source run)."""
+    found = model_tags(model_uri)
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+    except Exception as exc:  # MlflowException or an OSError from the artifact store
+        raise UserInputError(f"model_uri '{model_uri}': no model there ({exc})") from exc
+    if info.run_id:
+        found["model_run_id"] = info.run_id
+    return info, found
+
+
+def model_tags(model_uri: str) -> dict[str, str]:
+    """Tags naming the model: its URI, and for a registered one its name and version (an
+    alias resolved, refused when the model or the alias does not exist)."""
     found = {"model_uri": model_uri}
     if model_uri.startswith("models:/") and "@" in model_uri:
         name, _, alias = model_uri.removeprefix("models:/").partition("@")
@@ -61,13 +74,7 @@ def resolve_model(model_uri: str) -> tuple[mlflow.models.model.ModelInfo, dict[s
         found |= {"model_name": name, "model_version": str(version)}
     elif match := REGISTERED_VERSION.fullmatch(model_uri):
         found |= {"model_name": match["name"], "model_version": match["version"]}
-    try:
-        info = mlflow.models.get_model_info(model_uri)
-    except Exception as exc:  # MlflowException or an OSError from the artifact store
-        raise UserInputError(f"model_uri '{model_uri}': no model there ({exc})") from exc
-    if info.run_id:
-        found["model_run_id"] = info.run_id
-    return info, found
+    return found
 
 
 def text_inputs(info: mlflow.models.model.ModelInfo) -> list[str]:
@@ -82,13 +89,13 @@ def text_inputs(info: mlflow.models.model.ModelInfo) -> list[str]:
     ]
 
 
-def run_name(found: dict[str, str]) -> str:
-    """``predict_<model>_v<version>`` for a registered model, else ``predict_run_<run id>``."""
+def run_name(found: dict[str, str], prefix: str = "predict") -> str:
+    """``<prefix>_<model>_v<version>`` for a registered model, else ``<prefix>_run_<run id>``."""
     if "model_version" in found:
-        return f"predict_{found['model_name']}_v{found['model_version']}"
+        return f"{prefix}_{found['model_name']}_v{found['model_version']}"
     if "model_run_id" in found:
-        return f"predict_run_{found['model_run_id'][:8]}"
-    return "predict_model"
+        return f"{prefix}_run_{found['model_run_id'][:8]}"
+    return f"{prefix}_model"
 
 
 def _absolute(text: str, name: str) -> Path:

@@ -40,18 +40,6 @@ from jobs.model_record import log_fitted
 ENTRY_POINT = "tune"
 
 
-def resolve_metric(metric: str, task: str) -> str:
-    """The metric to optimise; refuses one that does not belong to the data's task."""
-    if metric == "auto":
-        return metrics.DEFAULT_METRIC[task]
-    if metric not in metrics.metric_names(task):
-        raise UserInputError(
-            f"metric '{metric}' does not apply to {task} data; choose one of "
-            + ", ".join(metrics.metric_names(task))
-        )
-    return metric
-
-
 def trial_score(metric: str) -> tuple[str, int]:
     """(the trials' score for ``metric``, e.g. validation_roc_auc; the sign that turns it into
     hyperopt's loss, which is minimised, and back)."""
@@ -230,7 +218,7 @@ def run(args) -> int:
     with context.entry_point_run(ENTRY_POINT, args, stage="tune") as run:
         trainer = trainers.get(args.trainer)
         table, split, leaks = training.load_data(args, trainer.module.model_type)
-        metric = resolve_metric(args.metric, table.task)
+        metric = metrics.resolve(args.metric, table.task)
         business.check_applies(metric, table.task, table.classes)
         fit = data.holdout(
             split.X_train, split.y_train, fraction=args.validation_fraction, seed=args.seed,

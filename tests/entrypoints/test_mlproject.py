@@ -32,6 +32,7 @@ def test_every_entry_point_has_a_module_of_the_same_name():
     assert set(ENTRY_POINTS) == {
         "deploy",
         "main",
+        "monitor",
         "train_sklearn",
         "train_xgboost",
         "train_pytorch",
