@@ -7,9 +7,11 @@ Each step is its own ``mlflow run`` of this project, a child run of the pipeline
 experiment, launched with the pipeline's environment manager (MLflow does not pass it on: issue
 #11849). A training step that already FINISHED with the same entry point, parameters and git
 commit, from a clean tree, is reused, so a rerun after a failure resumes instead of retraining.
-``register`` always runs: its verdict depends on the registry's current champion. The pipeline's
-run is named ``pipeline_<dataset>_v<N>`` and carries the chosen model's test metrics, the model
-name and version, and the gate's verdict and scores (also when the gate refused).
+``register`` always runs: its verdict depends on the registry's current champion. With
+``retrain=if_drift`` the pipeline trains only when the champion's latest ``monitor`` run found
+drift or a metric drop (or there is no champion yet), else it ends at once, saying why. The
+pipeline's run is named ``pipeline_<dataset>_v<N>`` and carries the chosen model's test metrics,
+the model name and version, and the gate's verdict and scores (also when the gate refused).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def build_parser() -> cli.StrictParser:
         default="auto",
         help="auto: the pipeline's own",
     )
+    steps.add_argument(
+        "--retrain", choices=pipeline.RETRAIN, default="always",
+        help="if_drift: train only when the champion's latest monitor run said retrain",
+    )  # fmt: skip
     return parser
 
 

@@ -6,10 +6,12 @@ project, a child run of the pipeline's run in the same experiment, launched with
 environment manager (MLflow does not pass it on: issue #11849). A training step that already
 FINISHED with the same entry point, parameters and git commit, from a clean tree, on the table's
 current content (its ``data_digest``), is reused, so a rerun after a failure resumes instead of
-retraining and a rerun on new rows retrains. ``register`` always runs: its verdict
-depends on the registry's current champion. The pipeline's run is named
-``pipeline_<dataset>_v<N>`` and carries the chosen model's test metrics, the model name and
-version, and the gate's verdict and scores (also when the gate refused).
+retraining and a rerun on new rows retrains. ``register`` always runs: its verdict depends on
+the registry's current champion. ``retrain=if_drift`` first asks the champion's latest
+``monitor`` verdict (``skip_reason``) and ends without training when it found no drift. The
+pipeline's run is named ``pipeline_<dataset>_v<N>`` and carries the chosen model's test
+metrics, the model name and version, and the gate's verdict and scores (also when the gate
+refused).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shlex
 from collections.abc import Callable, Sequence
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import trainers
@@ -32,6 +35,7 @@ ENTRY_POINT = "main"
 
 
 ENV_MANAGERS = ("auto", "local", "uv", "virtualenv")
+RETRAIN = ("always", "if_drift")
 
 
 # Forwarded to the training step as they are: the data, its columns' roles, the business metric.
@@ -145,6 +149,39 @@ def record_step(run_id: str, *, prefixes: tuple[str, ...], tags: Sequence[str]) 
         mlflow.set_tags(found)
 
 
+def default_model_name(source: str) -> str:
+    """``register``'s default name for a model of ``source``: ``tabular-<dataset>``."""
+    return f"tabular-{tracking.slug(data.table_name(source))}"
+
+
+def skip_reason(model_name: str) -> str | None:
+    """Why ``retrain=if_drift`` does not train now, or None to train: the champion's latest
+    ``monitor`` run (its version's tags) found no drift, or none has watched it yet. No model
+    or no champion yet: train (there is nothing to watch)."""
+    from jobs import monitoring
+
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(model_name, "champion")
+    except MlflowException:  # no such model, or no champion alias
+        print(f"pipeline: {model_name} has no champion yet: training")
+        return None
+    verdict = version.tags.get(monitoring.VERDICT_TAG)
+    watched_by = version.tags.get(monitoring.RUN_TAG, "")
+    where = f"{model_name} version {version.version} (champion)"
+    if verdict is None:
+        return (
+            f"{where} has no monitoring run yet; run monitor on a recent batch first, or "
+            "retrain=always"
+        )
+    if verdict == monitoring.RETRAIN:
+        columns = version.tags.get(monitoring.COLUMNS_TAG, "")
+        found = f"drift in {columns}" if columns else "a metric drop"
+        print(f"pipeline: {where}: monitor run {watched_by} found {found}: retraining")
+        return None
+    return f"{where}: its latest monitor run {watched_by} found no drift ({verdict})"
+
+
 def run(args) -> int:
     train_entry = "tune" if args.tune else trainers.get(args.trainer).entry_point
     if args.tune and args.train_params:
@@ -153,6 +190,13 @@ def run(args) -> int:
     registration.check_namespace(args.model_name)  # before training, not after it
     with context.entry_point_run(ENTRY_POINT, args, stage="pipeline") as run:
         context.number_run(f"pipeline_{tracking.slug(data.table_name(args.data))}")
+        if args.retrain == "if_drift":
+            reason = skip_reason(args.model_name or default_model_name(args.data))
+            mlflow.set_tag("retrain_decision", "skipped" if reason else "retrain")
+            if reason:
+                print(f"pipeline: not retraining: {reason}")
+                mlflow.set_tag("retrain_reason", reason[:5000])
+                return 0
         env_manager = args.env_manager
         if env_manager == "auto":
             env_manager = launcher.env_manager_of(run.data.tags)

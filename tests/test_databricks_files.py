@@ -88,6 +88,8 @@ def test_bundle_jobs_are_valid_and_run_real_entry_points(name):
         assert ClusterSpec.from_dict(cluster["new_cluster"]).as_dict() == cluster["new_cluster"]
     keys = {c["job_cluster_key"] for c in job["job_clusters"]}
     for task in job["tasks"]:
+        if "condition_task" in task:  # runs no code: checked where its job is
+            continue
         assert task["job_cluster_key"] in keys
         assert (PROJECT_ROOT / task["spark_python_task"]["python_file"]).is_file()
         for library in task["libraries"]:
@@ -129,6 +131,42 @@ def test_distributed_job_trains_each_spark_trainer_on_several_workers():
     assert [d["task_key"] for d in second["depends_on"]] == [job["tasks"][0]["task_key"]]
 
 
+def test_monitoring_job_retrains_only_when_monitor_says_so():
+    from jobs import monitoring
+
+    for target, paused in (("dev", "PAUSED"), ("prod", "UNPAUSED")):
+        job = _resolved_jobs(target)["tabular_training_monitoring"]
+        assert job["schedule"]["pause_status"] == paused
+        CHECK.check_cron(job["schedule"]["quartz_cron_expression"])
+        tasks = {t["task_key"]: t for t in job["tasks"]}
+        monitor = importlib.import_module("entrypoints.monitor").build_parser()
+        watched = monitor.parse_args(_task_argv(job, tasks["monitor"])[1:])
+        assert watched.engine == "spark"
+        assert (
+            watched.model_uri == f"models:/main.{'ml_dev' if target == 'dev' else 'ml'}"
+            ".tabular_training@champion"
+        )
+        (condition,) = [t for t in job["tasks"] if "condition_task" in t]
+        assert [d["task_key"] for d in condition["depends_on"]] == ["monitor"]
+        left = condition["condition_task"]["left"]
+        assert left == f"{{{{tasks.monitor.values.{monitoring.TASK_VALUE}}}}}"
+        assert condition["condition_task"] == {
+            "op": "EQUAL_TO",
+            "left": left,
+            "right": monitoring.RETRAIN,
+        }
+        retrain = tasks["retrain"]
+        assert retrain["depends_on"] == [{"task_key": condition["task_key"], "outcome": "true"}]
+        entry_point, *argv = _task_argv(job, retrain)
+        assert entry_point == "main"
+        args = importlib.import_module("entrypoints.main").build_parser().parse_args(argv)
+        assert args.retrain == "if_drift"
+        assert args.model_name == watched.model_uri.removeprefix("models:/").split("@")[0]
+        assert [d["task_key"] for d in tasks["deploy"]["depends_on"]] == ["retrain"]
+        typed = Job.from_dict(job)
+        assert [t.task_key for t in typed.tasks] == list(tasks)
+
+
 def test_job_parameter_references_are_substituted_and_checked():
     job = {"parameters": [{"name": "data", "default": "main.ml.big_table"}]}
     task = {"spark_python_task": {"parameters": ["x", "--data", "{{job.parameters.data}}"]}}
@@ -146,7 +184,10 @@ def test_bundle_targets_and_name():
 def test_run_entry_point_runs_main_of_an_entry_point(capsys):
     runner = _load(RUNNER)  # from its file, as a spark_python_task runs it
     assert runner.main(["nothing"]) == 2
-    assert "first argument must be an entry point: deploy, main, predict" in capsys.readouterr().err
+    assert (
+        "first argument must be an entry point: deploy, main, monitor, predict"
+        in capsys.readouterr().err
+    )
     quick = quick_flags(trainers.get("sklearn"))
     assert runner.main(["train_sklearn", *quick, "--autolog", "false"]) == 0
     (run,) = all_runs()
@@ -173,10 +214,12 @@ def test_dev_and_prod_keep_their_models_experiments_and_artifacts_apart():
             value
             for job in jobs.values()
             for task in job["tasks"]
+            if "spark_python_task" in task
             for flag, value in itertools.pairwise(task["spark_python_task"]["parameters"])
             if flag in ("--model-name", "--model-uri")
         ]
-        assert len(named) == 3  # the pipeline's, its serving step's, the scoring job's
+        # The pipeline's and its serving step's, the scoring job's, the monitoring job's three.
+        assert len(named) == 6
         assert all(v.removeprefix("models:/").startswith(namespace) for v in named), named
     CHECK.check_isolation(BUNDLE)
     with pytest.raises(CHECK.BundleError, match="targets 'dev' and 'prod' share"):
