@@ -60,10 +60,13 @@ ui: venv
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" \
 	  --host 127.0.0.1 --workers 1 --uvicorn-opts "--timeout-graceful-shutdown=1"
 
+# Two workers, each test file on one (its module fixtures, a Spark session, stay in one process).
+PYTEST_WORKERS ?= 2
+
 test: venv-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 format: venv-dev
 	$(BIN)/ruff format .
