@@ -262,6 +262,11 @@ def prediction_entry(task: str, output: np.ndarray, classes: Sequence | None) ->
     return dataclasses.replace(entry, vocabulary=tuple(sorted(labels)))
 
 
+def _texts(values: pd.Series) -> dict:
+    """Each distinct value of ``values`` -> its ``label_text``."""
+    return {value: label_text(value) for value in values.dropna().unique()}
+
+
 def label_text(label) -> str:
     """A class label as the profile writes it (``1``, ``yes``)."""
     return str(label.item() if isinstance(label, np.generic) else label)
@@ -323,7 +328,8 @@ def count(frame: pd.DataFrame, profile: Profile, *, predictions: pd.Series | Non
         if entry.role == "numeric":
             values = pd.Series(np.asarray(predictions, dtype="float64"), index=frame.index)
         else:
-            values = pd.Series([label_text(v) for v in predictions], index=frame.index)
+            values = pd.Series(predictions, index=frame.index)
+            values = values.map(_texts(values))  # each distinct label written once
         parts.append(_count_entry(entry, values))
     return np.concatenate(parts) if parts else np.zeros(0, dtype="int64")
 
@@ -339,17 +345,19 @@ def _count_entry(entry: Entry, column: pd.Series) -> np.ndarray:
         return np.append(bins, len(values) - len(present)).astype("int64")
     if entry.role in CATEGORY_ROLES:
         text = category_text(column, entry.role) if entry.role == "boolean" else column
-        missing = text.isna().to_numpy()
-        values = pd.Index(text.to_numpy(dtype=object)[~missing])
-        at = pd.Index([value for value, _ in entry.top]).get_indexer(values)
-        top = np.bincount(at[at >= 0], minlength=len(entry.top))
-        rest = values[at < 0]
+        # Counted per distinct value: a batch holds few, and its rows are never walked in Python.
+        counts = text.value_counts(dropna=True)
+        values, numbers = pd.Index(counts.index.astype(object)), counts.to_numpy(dtype="int64")
+        at = pd.Index([value for value, _ in entry.top], dtype=object).get_indexer(values)
+        top = np.bincount(at[at >= 0], weights=numbers[at >= 0], minlength=len(entry.top))
+        rest, rest_numbers = values[at < 0], numbers[at < 0]
         if entry.vocabulary is None:
-            other, unseen = len(rest), 0
+            other, unseen = int(rest_numbers.sum()), 0
         else:
-            seen = pd.Index(entry.vocabulary).get_indexer(rest) >= 0
-            other, unseen = int(seen.sum()), int((~seen).sum())
-        return np.append(top, [other, unseen, int(missing.sum())]).astype("int64")
+            seen = pd.Index(entry.vocabulary, dtype=object).get_indexer(rest) >= 0
+            other, unseen = int(rest_numbers[seen].sum()), int(rest_numbers[~seen].sum())
+        missing = len(text) - int(numbers.sum())
+        return np.append(top, [other, unseen, missing]).astype("int64")
     dates = column if pd.api.types.is_datetime64_any_dtype(column) else parse_dates(column)
     present = dates.dropna()
     low = pd.Timestamp(entry.low) if entry.low else None

@@ -199,6 +199,7 @@ def _bad_batches(tables, tmp_path) -> dict[str, tuple[Path, list[str], str]]:
         "empty": same.head(0),
         "classes": same.assign(churned=same["churned"].map({0: "no", 1: "yes"})),
         "text": regression.assign(spend="lots"),
+        "word": same.assign(income=same["income"].astype(object).where(same.index != 3, "lots")),
     }
     paths = {k: drift_tables.write(v, tmp_path / f"{k}.csv") for k, v in files.items()}
     return {
@@ -210,12 +211,14 @@ def _bad_batches(tables, tmp_path) -> dict[str, tuple[Path, list[str], str]]:
                     "(its classes: '0', '1')"),
         "text": ("regression", paths["text"], ["--target", "spend"],
                  "target 'spend' holds 'lots', not a number"),
+        "word": ("classification", paths["word"], [],
+                 "a non-numeric value in a numeric column: column 'income' holds 'lots' (row 3)"),
         "no_target": ("classification", tables["classification/same"], ["--target", "label"],
                       "target 'label' is not a column of the input"),
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "classes", "text", "no_target"])
+@pytest.mark.parametrize("case", ["missing", "empty", "classes", "text", "word", "no_target"])
 def test_bad_batches_are_one_line_and_a_failed_run_with_nothing_logged(
     models, tables, tmp_path, capsys, case
 ):

@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
+from common import profile
 from entrypoints import tune
 from tests.helpers.runs import all_runs, logged_models
 
@@ -59,6 +60,12 @@ def test_each_trial_is_a_nested_run_and_the_best_is_retrained_and_logged(capsys)
     history = pd.read_csv(MlflowClient().download_artifacts(parent.info.run_id, "trials.csv"))
     assert history["trial"].tolist() == [0, 1, 2, 3]  # as the trial runs' tags, not 0.0
     assert history["trial"].dtype == "int64"
+    # The tuned model carries its training table's profile, for monitor.
+    reference = profile.read(
+        mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/model/artifacts/profile.json")
+    )
+    assert len(reference.columns) == 30  # breast_cancer's features
+    assert reference.metrics["test_roc_auc"] == parent.data.metrics["test_roc_auc"]
 
 
 def test_same_seed_gives_the_same_trials_and_best_params():
