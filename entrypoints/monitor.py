@@ -31,7 +31,9 @@ def build_parser() -> cli.StrictParser:
         default="models:/tabular-breast_cancer@champion",
         help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/model",
     )
-    parser.add_argument("--input", required=True, help="CSV/Parquet path or URI")
+    parser.add_argument(
+        "--input", required=True, help="CSV/Parquet path or URI; on Spark also a folder or table"
+    )
     parser.add_argument("--target", default="", help="label column: judge the metrics too")
     parser.add_argument("--engine", choices=["pandas", "spark"], default="pandas")
     parser.add_argument(

@@ -175,8 +175,6 @@ def spark_batch(local: Path, source: str, reference: profile.Profile, args) -> B
     spark = spark_session.get_or_create("monitor", needed_for="engine=spark")
     frame = spark_tables.read(spark, source)
     check_columns(frame.columns, reference, args.target)
-    if not frame.take(1):
-        raise UserInputError(f"input '{args.input}' has no rows to monitor")
     used = [e.column for e in reference.columns]
     udf = mlflow.pyfunc.spark_udf(spark, str(local), env_manager="local")
     quoted = [sf.col(spark_tables._quoted(c)) for c in used]
@@ -199,6 +197,8 @@ def spark_batch(local: Path, source: str, reference: profile.Profile, args) -> B
         codes=lambda labels: target_codes(labels, reference, label),
         outputs=_output_columns(reference, classifier),
     )  # fmt: skip
+    if rows == 0:  # known from the one pass, not from a job of its own
+        raise UserInputError(f"input '{args.input}' has no rows to monitor")
     batch = Batch(profile.split_counts(reference, counts), rows)
     if label is not None:
         labelled = ~np.isnan(y)
@@ -271,8 +271,22 @@ def metric_key(prefix: str, column: str) -> str:
     return f"{prefix}/{safe}"[:250]
 
 
+def batch_source(text: str, engine: str) -> str:
+    """The batch as ``predict`` resolves its input; on Spark also a Parquet folder or a catalog
+    table (``main.ml.rows``, ``table:rows``), which Spark reads as they are."""
+    if engine == "spark":
+        from common.spark import tables as spark_tables
+
+        if text.startswith("table:") or spark_tables._is_table_name(text):
+            return text
+        path = Path(text).expanduser()
+        if path.is_absolute() and path.is_dir():
+            return str(path.resolve())
+    return scoring.input_path(text)
+
+
 def run(args) -> int:
-    source = scoring.input_path(args.input)
+    source = batch_source(args.input, args.engine)
     with context.entry_point_run(ENTRY_POINT, args, stage="monitor") as run:
         found = scoring.model_tags(args.model_uri)
         local, reference = read_reference(args.model_uri)

@@ -239,39 +239,41 @@ def batch_counts(
 
     used = [entry.column for entry in reference.columns]
     labelled = target is not None
-    fields = [StructField("counts", ArrayType(LongType()), False),
-              StructField("rows", LongType(), False)]  # fmt: skip
-    if labelled:
-        fields += [StructField("y", ArrayType(DoubleType()), False),
-                   StructField("output", ArrayType(DoubleType()), False)]  # fmt: skip
+    names = [f"o{i}" for i in range(len(outputs))] if labelled else []
+    # Without a target one row per Arrow batch: its counts. With one, a row per input row (its
+    # label code and the model's outputs, columnar through Arrow), the first of each batch also
+    # carrying the batch's counts: still one pass over the rows.
+    fields = [StructField("counts", ArrayType(LongType()), True),
+              StructField("rows", LongType(), True),
+              *[StructField(n, DoubleType(), True) for n in ["y", *names] if labelled]]  # fmt: skip
     size = sum(profile.layout(reference.entries))
 
     def count(batches):
         for batch in batches:
             rows = pandas_dtypes(batch[used], types)
             predictions = batch[prediction] if prediction else None
-            out = {
-                "counts": [profile.count(rows, reference, predictions=predictions).tolist()],
-                "rows": [len(batch)],
-            }
-            if labelled:
-                labels = pandas_dtypes(batch[[target]], types)[target]
-                out["y"] = [codes(labels).tolist()]
-                out["output"] = [batch[list(outputs)].to_numpy("float64").ravel().tolist()]
-            yield pd.DataFrame(out)
+            counted = profile.count(rows, reference, predictions=predictions).tolist()
+            if not labelled:
+                yield pd.DataFrame({"counts": [counted], "rows": [len(batch)]})
+                continue
+            labels = pandas_dtypes(batch[[target]], types)[target]
+            out = pd.DataFrame({"y": codes(labels)}, index=batch.index)
+            for name, column in zip(names, outputs, strict=True):
+                out[name] = batch[column].to_numpy("float64")
+            out.insert(0, "rows", pd.array([len(batch)] + [None] * (len(batch) - 1), "Int64"))
+            out.insert(0, "counts", [counted] + [None] * (len(batch) - 1))
+            yield out
 
     columns = dict.fromkeys([*used, *([prediction] if prediction else []),
                              *([target] if labelled else []), *outputs])  # fmt: skip
     partials = frame.select(*[_quoted(c) for c in columns]).mapInPandas(count, StructType(fields))
-    total, rows, ys, outs = np.zeros(size, dtype="int64"), 0, [], []
-    for row in partials.toLocalIterator():
-        total += np.asarray(row["counts"], dtype="int64")
-        rows += int(row["rows"])
-        if labelled:
-            ys.append(np.asarray(row["y"], dtype="float64"))
-            outs.append(np.asarray(row["output"], dtype="float64").reshape(-1, len(outputs)))
+    collected = partials.toPandas()
+    total = np.zeros(size, dtype="int64")
+    for counted in collected["counts"].dropna():
+        total += np.asarray(counted, dtype="int64")
+    rows = int(collected["rows"].dropna().sum())
     if not labelled:
         return total, rows, None, None
-    y = np.concatenate(ys) if ys else np.zeros(0)
-    output = np.vstack(outs) if outs else np.zeros((0, len(outputs)))
+    y = collected["y"].to_numpy("float64")
+    output = collected[names].to_numpy("float64")
     return total, rows, y, (output if len(outputs) > 1 else output.ravel())

@@ -284,10 +284,12 @@ def test_spark_and_pandas_monitoring_agree(models, tables, tmp_path, task):
     target = drift_tables.target_of(task)
     rows = pd.read_csv(tables[f"{task}/drifted"])
     rows.to_parquet(tmp_path / "drifted.parquet")  # the same types both ways
-    for engine in ("pandas", "spark"):
-        code = _monitor(models[task], tmp_path / "drifted.parquet", "--target", target,
-                        "--engine", engine)  # fmt: skip
-        assert code == 0
+    folder = tmp_path / "drifted"  # Spark also reads a folder of parts
+    folder.mkdir()
+    rows.iloc[:1200].to_parquet(folder / "part-0.parquet", index=False)
+    rows.iloc[1200:].to_parquet(folder / "part-1.parquet", index=False)
+    for engine, batch in (("pandas", tmp_path / "drifted.parquet"), ("spark", folder)):
+        assert _monitor(models[task], batch, "--target", target, "--engine", engine) == 0
     on_pandas, on_spark = all_runs("tags.entry_point = 'monitor'")
     assert on_spark.data.params["engine"] == "spark"
     left, right = _artifact_json(on_pandas, "drift.json"), _artifact_json(on_spark, "drift.json")
