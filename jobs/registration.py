@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from common import locks, metrics, tracking
 from common.errors import UserInputError
-from jobs import context, gate
+from jobs import context, gate, model_card
 
 ENTRY_POINT = "register"
 
@@ -216,6 +216,7 @@ def run(args) -> int:
         )
     if args.registry_uri:
         mlflow.set_registry_uri(args.registry_uri)
+    template = model_card.check_template()  # a fork's template, refused before any work
     with context.entry_point_run(ENTRY_POINT, args, stage="register"):
         client = MlflowClient()
         run, metric, info = _candidate(client, args)
@@ -237,6 +238,10 @@ def run(args) -> int:
             with locks.held(key, what=what, uri=registry_uri):
                 verdict = _gate(client, run, metric, name, args)
                 mlflow.set_tag("validation_status", verdict.status)
+                card = model_card.safe_render(
+                    run, verdict, model_name=name, template=template, args=args
+                )
+                model_card.log(card)  # a refused candidate's card says why, on this run
                 if verdict.failures and args.mode == "enabled":
                     raise UserInputError(
                         f"model refused by the validation gate: {verdict.describe()}"
@@ -244,9 +249,7 @@ def run(args) -> int:
                 promoted = args.promote and not verdict.failures
                 aliases = [args.alias] + (["champion"] if promoted else [])
                 tags = _version_tags(run.info.run_id, verdict, args.mode)
-                version = register_version(
-                    client, name, run.info.run_id, tags, verdict.describe(), aliases
-                )
+                version = register_version(client, name, run.info.run_id, tags, card, aliases)
         except UserInputError:
             context.title_run(f"register_{name}_refused")
             raise
