@@ -32,6 +32,9 @@ ARTIFACT = "model_card.md"
 # What a fork's template may name, as {name}.
 FIELDS = ("model_name", "dataset", "target", "task", "metric", "training_run_id")
 MAX_COLUMNS = 60  # rows of the columns table; the rest are counted
+# MLflow's SQL registry stores a version's description in VARCHAR(5000) (PostgreSQL and MySQL
+# refuse more; sqlite does not check): a longer card is cut there, whole on the register run.
+MAX_DESCRIPTION = 5000
 PARAMS_SHOWN = ("data", "target", "task", "test_size", "seed", "data_version")
 
 
@@ -243,6 +246,16 @@ def _plots(run_id: str) -> list[str]:
 def log(card: str) -> None:
     """The card as ``model_card.md`` on the active (register) run."""
     mlflow.log_text(card, ARTIFACT)
+
+
+def description(card: str, register_run_id: str) -> str:
+    """The card as a model version's description: whole when it fits ``MAX_DESCRIPTION``, else
+    cut at a line with a pointer to the whole card."""
+    if len(card) <= MAX_DESCRIPTION:
+        return card
+    tail = f"\n\n_Cut here: the whole card is `{ARTIFACT}` of register run `{register_run_id}`._\n"
+    cut = card[: MAX_DESCRIPTION - len(tail)].rsplit("\n", 1)[0]
+    return cut + tail
 
 
 def safe_render(run, verdict: gate.Verdict, *, model_name: str, template: str, args) -> str:

@@ -249,7 +249,8 @@ def run(args) -> int:
                 promoted = args.promote and not verdict.failures
                 aliases = [args.alias] + (["champion"] if promoted else [])
                 tags = _version_tags(run.info.run_id, verdict, args.mode)
-                version = register_version(client, name, run.info.run_id, tags, card, aliases)
+                described = model_card.description(card, mlflow.active_run().info.run_id)
+                version = register_version(client, name, run.info.run_id, tags, described, aliases)
         except UserInputError:
             context.title_run(f"register_{name}_refused")
             raise

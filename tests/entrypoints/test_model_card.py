@@ -100,3 +100,12 @@ def test_a_missing_artifact_is_named_and_registration_goes_on():
     card = MlflowClient().get_model_version(NAME, "1").description
     assert f"_`features.json` is missing from training run `{run_id}`._" in card
     assert "**Gate: passed**" in card
+
+
+def test_a_card_longer_than_the_registry_stores_is_cut_at_a_line_with_a_pointer():
+    card = "# m: model card\n" + "".join(f"| `c{i}` | numeric | 0.0% |  |\n" for i in range(400))
+    cut = model_card.description(card, "abc")
+    assert len(cut) <= model_card.MAX_DESCRIPTION
+    assert cut.endswith("_Cut here: the whole card is `model_card.md` of register run `abc`._\n")
+    assert cut.split("\n\n_Cut here")[0] in card  # whole lines only
+    assert model_card.description("short", "abc") == "short"
