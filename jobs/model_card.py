@@ -14,7 +14,9 @@ named as missing; the card never blocks a registration.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import string
 from collections.abc import Mapping
@@ -76,6 +78,10 @@ def render(run, verdict: gate.Verdict, *, model_name: str, template: str, args) 
         "## Columns",
         "",
         *_columns(features, reference, files),
+        "",
+        "## What the model relies on",
+        "",
+        *_importance(files),
         "",
         "## Training",
         "",
@@ -202,6 +208,27 @@ def _columns(features: dict | None, reference: dict | None, files: _Artifacts) -
         out.append(f"| `{entry['name']}` | {entry['role']} | {gaps} | {note} |")
     if len(entries) > MAX_COLUMNS:
         out.append(f"| … | | | {len(entries) - MAX_COLUMNS} more in features.json |")
+    return out
+
+
+def _importance(files: _Artifacts, top: int = 10) -> list[str]:
+    """The permutation importances over the raw columns (``common.importance``), largest
+    first."""
+    text = files.text("permutation_importance.csv")
+    if text is None:
+        return [files.note("permutation_importance.csv")]
+    rows = list(csv.reader(io.StringIO(text)))[1:]  # a column name may hold a comma
+    out = [
+        "Loss of the metric when a column is shuffled on the test split (the served model, "
+        "raw columns; comparable across model families):",
+        "",
+        "| column | importance | std |",
+        "| --- | --- | --- |",
+    ]
+    for name, value, std in rows[:top]:
+        out.append(f"| `{name}` | {value} | {std} |")
+    if len(rows) > top:
+        out.append(f"| … | {len(rows) - top} more in permutation_importance.csv | |")
     return out
 
 

@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from common import business, columns, evaluation, leakage, plots, preprocessing, profile, pyfunc
+from common import (
+    business,
+    columns,
+    evaluation,
+    importance,
+    leakage,
+    plots,
+    preprocessing,
+    profile,
+    pyfunc,
+)
 from common.data import TabularData
 from common.step_metrics import StepMetricsLogger
 from jobs import artifact_budget
@@ -52,6 +62,10 @@ class Fitted:
     evaluate: Callable[[business.Settings], tuple[dict[str, float], np.ndarray]]
     # The reference profile of the training table, from the test output and metrics.
     describe: Callable[[np.ndarray, dict[str, float]], profile.Profile]
+    # Test rows of ``table`` (on Spark: the sample's) and their labels, for permutation
+    # importance over the raw columns; empty: none to measure on.
+    test_index: pd.Index | None = None
+    test_y: np.ndarray | None = None
     # The engine's trainer module's fit_report: metrics about the fit, a one-line summary.
     report: tuple[dict[str, float], str] = ({}, "")
     steps: StepMetricsLogger | None = None  # per-step metrics, for the learning curve
@@ -72,6 +86,7 @@ def log_fitted(
     log_learning_curve(trainer, fitted.steps, fitted.estimator)
     describe_features(trainer, fitted.table, fitted.preprocessor, fitted.estimator, fitted.leaks)
     results, output = fitted.evaluate(settings or business.Settings())
+    log_permutation_importance(trainer, fitted)
     log_servable(
         trainer, fitted.table, fitted.preprocessor, fitted.estimator,
         example_index=fitted.example_index, schema_index=fitted.schema_index,
@@ -79,6 +94,30 @@ def log_fitted(
     )  # fmt: skip
     print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return results
+
+
+def log_permutation_importance(trainer: Trainer, fitted: Fitted) -> None:
+    """``permutation_importance.csv`` and ``plots/permutation_importance.png``: each raw input
+    column's importance through the served model on (a sample of) the test split
+    (``common.importance``), comparable across model families."""
+    if fitted.test_index is None or not len(fitted.test_index):
+        return
+    import time
+
+    table = fitted.table
+    model = pyfunc.TabularModel(model_spec(trainer, table), fitted.preprocessor, fitted.estimator)
+    started = time.perf_counter()
+    found, metric, rows = importance.permutation_importance(
+        model, table.raw_rows(fitted.test_index), fitted.test_y, task=table.task,
+        classes=table.classes,
+    )  # fmt: skip
+    mlflow.log_metric("permutation_importance_seconds", time.perf_counter() - started)
+    mlflow.log_text(found.to_csv(index=False, float_format="%.6g"), "permutation_importance.csv")
+    title = f"Permutation importance: loss of {metric} when shuffled ({rows} test rows)"
+    figure = plots.feature_importance_figure(
+        found["column"].tolist(), found["importance"].to_numpy(), title=title
+    )
+    mlflow.log_figure(figure, "plots/permutation_importance.png")
 
 
 def log_learning_curve(trainer: Trainer, steps: StepMetricsLogger | None, estimator) -> None:

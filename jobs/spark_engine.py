@@ -141,6 +141,8 @@ def load_and_fit(trainer: Trainer, args: argparse.Namespace, params, *, run_id: 
         schema_index=train_index[:SCHEMA_ROWS],
         evaluate=evaluate,
         describe=describe,
+        test_index=test_index,
+        test_y=sample.y[(table.sample_split == "test").to_numpy()],
         report=spark_module.fit_report(estimator, history),
         steps=steps,
         fit_metrics={"training_seconds": training_seconds},

@@ -130,6 +130,8 @@ def fit_one_node(
         schema_index=split.X_train.index[:SCHEMA_ROWS],
         evaluate=lambda settings: evaluate_test(table, split, preprocessor, estimator, settings),
         describe=lambda output, results: reference_profile(table, output, results),
+        test_index=split.X_test.index,
+        test_y=split.y_test,
         report=trainer.module.fit_report(estimator),
         steps=steps,
         leaks=leaks,

@@ -57,6 +57,8 @@ def test_a_passed_candidates_card_is_its_versions_description():
     assert "`signup_date` range |" in card
     assert "| `customer_id` | dropped | – | identifier:" in card
     assert "| `is_premium` | boolean | 0.0% |" in card
+    assert "## What the model relies on" in card
+    assert "| `signup_date` |" in card.split("## What the model relies on")[1]
     assert f"- training run: `{run_id}`" in card
     assert "- environment: the model's pinned requirements, sha256 `" in card
     assert f"- `runs:/{run_id}/plots/roc_curve.png`" in card

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -52,6 +54,10 @@ def test_regression_run_logs_regression_metrics(trainer):
     assert run.data.metrics["test_rmse"] > run.data.metrics["test_mae"] > 0
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.predict(model.input_example)["prediction"].between(0, 400).all()
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/permutation_importance.csv")
+    found = pd.read_csv(io.StringIO(text))
+    assert len(found) == 10  # diabetes' columns
+    assert found["importance"].iloc[0] > 0  # shuffling it raises the RMSE
 
 
 def test_user_csv_model_serves_raw_rows_with_missing_values_and_unseen_categories(
@@ -59,6 +65,15 @@ def test_user_csv_model_serves_raw_rows_with_missing_values_and_unseen_categorie
 ):
     assert train_main(trainer, "--data", str(churn_csv), "--target", "churn") == 0
     run = only_run()
+    # Permutation importance over the raw columns, through the served model, for every family.
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/permutation_importance.csv")
+    found = pd.read_csv(io.StringIO(text))
+    assert sorted(found["column"]) == sorted(pd.read_csv(churn_csv).drop(columns="churn"))
+    assert list(found.columns) == ["column", "importance", "std"]
+    assert found["importance"].is_monotonic_decreasing
+    assert found["importance"].iloc[0] > 0  # shuffling the most useful column costs AUC
+    plots = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/permutation_importance.png" in plots
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     out = model.predict(raw_rows)
     assert out["prediction"].isin(["yes", "no"]).all()
