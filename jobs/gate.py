@@ -53,6 +53,9 @@ class Verdict:
     failures: list[str] = field(default_factory=list)
     note: str = ""
     schema_change: str = ""  # the schema change schema_change=replace let through
+    # Candidate and champion outputs on the same rows, when both were scored (for
+    # jobs.comparison): (task, classes, labels, candidate output, champion output).
+    outputs: tuple | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """One line for the model version's description and the refusal message."""
@@ -112,14 +115,21 @@ def score_model(
             dtypes, which a comparable table may have widened (a whole-number column with a
             missing value reads as float64, which MLflow's ``long`` refuses).
     """
+    output = model_output(model_uri, table, split, own_rows=own_rows)
+    return metrics.task_metrics(table.task, split.y_test, output, settings)[metric]
+
+
+def model_output(
+    model_uri: str, table: data.TabularData, split: data.Split, *, own_rows: bool = True
+) -> np.ndarray:
+    """``model_uri``'s class probabilities (n, K) or predictions on the held-out raw rows
+    (``own_rows``: see ``score_model``)."""
     model = mlflow.pyfunc.load_model(model_uri)
     rows = table.raw_rows(split.X_test.index)
     out = model.predict(rows) if own_rows else model.unwrap_python_model().predict(None, rows)
     if table.task == "classification":
-        output = out[[f"probability_{c}" for c in table.classes]]
-    else:
-        output = out["prediction"]
-    return metrics.task_metrics(table.task, split.y_test, output, settings)[metric]
+        return out[[f"probability_{c}" for c in table.classes]].to_numpy("float64")
+    return out["prediction"].to_numpy("float64")
 
 
 def baseline_score(
@@ -139,10 +149,11 @@ def baseline_score(
     return metrics.task_metrics(table.task, split.y_test, output, settings)[metric]
 
 
-def _score(model_uri: str, role: str, table, split, metric: str, settings) -> float:
-    """``score_model``, with a model that cannot be loaded or fed these rows named in one line."""
+def _output(model_uri: str, role: str, table, split) -> np.ndarray:
+    """``model_output``, with a model that cannot be loaded or fed these rows named in one
+    line."""
     try:
-        return score_model(model_uri, table, split, metric, settings, own_rows=role != "champion")
+        return model_output(model_uri, table, split, own_rows=role != "champion")
     except Exception as exc:  # a missing artifact, another schema, a broken environment
         reason = one_line(exc, last=True, limit=500)  # MLflow's schema errors end with the point
         raise UserInputError(f"the {role} {model_uri} could not be scored: {reason}") from exc
@@ -349,25 +360,31 @@ def judge(
     listed += scoring_what[-1]
     print(f"gate: scoring {listed} on the run's test split", flush=True)
     if params.get("engine") == "spark":
-        candidate, floor, scored = _judge_on_spark(
+        candidate, floor, scored, outputs = _judge_on_spark(
             run, metric, settings, candidate_uri, champion_uri, baseline=baseline
         )
     else:
         table, split = held_out(run)
-        scoring = (table, split, metric, settings)
-        candidate = _score(candidate_uri, "candidate", *scoring)
-        floor = baseline_score(*scoring) if baseline else None
-        scored = _score(champion_uri, "champion", *scoring) if champion_uri else None
+        mine = _output(candidate_uri, "candidate", table, split)
+        value = lambda out: metrics.task_metrics(table.task, split.y_test, out, settings)[metric]  # noqa: E731
+        candidate = value(mine)
+        floor = baseline_score(table, split, metric, settings) if baseline else None
+        scored, outputs = None, None
+        if champion_uri:
+            theirs = _output(champion_uri, "champion", table, split)
+            scored = value(theirs)
+            outputs = (table.task, table.classes, split.y_test, mine, theirs)
     failures = check(metric, candidate, scored, threshold, margin, floor)
     status = "failed" if failures else "passed"
-    return Verdict(status, metric, candidate, scored, floor, failures, note, replaced)
+    return Verdict(status, metric, candidate, scored, floor, failures, note, replaced, outputs)
 
 
 def _judge_on_spark(
     run, metric: str, settings, candidate_uri: str, champion_uri: str | None, *, baseline: bool
-) -> tuple[float, float | None, float | None]:
-    """(candidate, baseline, champion) scores of a run trained with ``engine=spark``: its test
-    split rebuilt on Spark the way training split it, the models scored by ``spark_udf``."""
+) -> tuple[float, float | None, float | None, tuple | None]:
+    """(candidate, baseline, champion) scores of a run trained with ``engine=spark`` and both
+    models' outputs: its test split rebuilt on Spark the way training split it, the models
+    scored by ``spark_udf``."""
     from common.spark import session as spark_session
     from common.spark import tables as spark_tables
     from jobs.spark_engine import worker_errors
@@ -405,9 +422,13 @@ def _judge_on_spark(
             np.tile(shares, (len(y), 1)) if task == "classification" else np.full(len(y), shares)
         )
         floor = value(y, naive)
+    both = None
     if champion_uri:
-        champion = value(*outputs(champion_uri, "champion"))
-    return candidate, floor, champion
+        their_y, theirs = outputs(champion_uri, "champion")
+        champion = value(their_y, theirs)
+        if np.array_equal(y, their_y):  # the rows came back in the same order: comparable
+            both = (task, table.sample.classes, y, output, theirs)
+    return candidate, floor, champion, both
 
 
 def _run_or_none(run_id: str | None):

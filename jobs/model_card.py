@@ -58,8 +58,18 @@ def check_template(path: Path | None = None) -> str:
     return text
 
 
-def render(run, verdict: gate.Verdict, *, model_name: str, template: str, args) -> str:
-    """The card for candidate ``run`` judged by ``verdict`` under ``model_name``."""
+def render(
+    run,
+    verdict: gate.Verdict,
+    *,
+    model_name: str,
+    template: str,
+    args,
+    compared: dict | None = None,
+    register_run_id: str = "",
+) -> str:
+    """The card for candidate ``run`` judged by ``verdict`` under ``model_name``; ``compared``:
+    ``jobs.comparison``'s summary, logged on register run ``register_run_id``."""
     tags, run_id = run.data.tags, run.info.run_id
     files = _Artifacts(run_id)
     features, reference = files.json("features.json"), files.json("model/artifacts/profile.json")
@@ -71,6 +81,7 @@ def render(run, verdict: gate.Verdict, *, model_name: str, template: str, args) 
         "",
         *_checks(verdict, args),
         "",
+        *_compared(compared, register_run_id),
         "## Data",
         "",
         *_data(tags, reference, files),
@@ -163,6 +174,40 @@ def _checks(verdict: gate.Verdict, args) -> list[str]:
         f"| champion | {_number(verdict.champion)} |",
         f"| naive baseline | {_number(verdict.baseline)} |",
     ]
+    return out
+
+
+def _compared(compared: dict | None, register_run_id: str) -> list[str]:
+    """The candidate beside the champion on the same rows, when both were scored."""
+    if not compared:
+        return []
+    rows, apart = compared["rows"], compared["rows_disagreeing"]
+    out = ["## Candidate beside champion", ""]
+    if "per_class" in compared:
+        out += [
+            f"They predict another class on **{apart} of {rows}** rows. Each cell: candidate vs "
+            "champion.",
+            "",
+            "| class | support | precision | recall | F1 |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for row in compared["per_class"]:
+            out.append(
+                f"| `{row['class']}` | {row['support']} | "
+                + " | ".join(
+                    f"{row[f'candidate_{m}']:.3f} vs {row[f'champion_{m}']:.3f}"
+                    for m in ("precision", "recall", "f1")
+                )
+                + " |"
+            )
+    else:
+        out += [
+            f"Their predictions differ by more than {compared['disagreement_threshold']:.4g} "
+            f"(a tenth of the target's spread) on **{apart} of {rows}** rows; mean absolute "
+            f"difference {compared['mean_absolute_difference']:.4g}; MAE candidate "
+            f"{compared['candidate_mae']:.4g}, champion {compared['champion_mae']:.4g}.",
+        ]
+    out += ["", f"- `runs:/{register_run_id}/plots/candidate_vs_champion.png`", ""]
     return out
 
 
@@ -285,10 +330,11 @@ def description(card: str, register_run_id: str) -> str:
     return cut + tail
 
 
-def safe_render(run, verdict: gate.Verdict, *, model_name: str, template: str, args) -> str:
+def safe_render(run, verdict: gate.Verdict, *, model_name: str, template: str, args,
+                **more) -> str:  # fmt: skip
     """``render``, or a short card saying what failed: the card never blocks a registration."""
     try:
-        return render(run, verdict, model_name=model_name, template=template, args=args)
+        return render(run, verdict, model_name=model_name, template=template, args=args, **more)
     except Exception as exc:  # an unreadable artifact store, a run of another shape
         return (
             f"# {model_name}: model card\n\n**Gate: {verdict.status}**. {verdict.describe()}\n\n"

@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from common import locks, metrics, tracking
 from common.errors import UserInputError
-from jobs import context, gate, model_card
+from jobs import comparison, context, gate, model_card
 
 ENTRY_POINT = "register"
 
@@ -238,9 +238,11 @@ def run(args) -> int:
             with locks.held(key, what=what, uri=registry_uri):
                 verdict = _gate(client, run, metric, name, args)
                 mlflow.set_tag("validation_status", verdict.status)
+                compared = comparison.log(verdict.outputs) if verdict.outputs else None
                 card = model_card.safe_render(
-                    run, verdict, model_name=name, template=template, args=args
-                )
+                    run, verdict, model_name=name, template=template, args=args,
+                    compared=compared, register_run_id=mlflow.active_run().info.run_id,
+                )  # fmt: skip
                 model_card.log(card)  # a refused candidate's card says why, on this run
                 if verdict.failures and args.mode == "enabled":
                     raise UserInputError(

@@ -81,6 +81,17 @@ def test_a_refused_candidates_card_is_on_the_register_run_and_says_why():
     assert f"| champion | {champion:.6g} |" in card  # the champion's score on the same rows
     assert f"- training run: `{bad}`" in card
     assert len(MlflowClient().search_model_versions(f"name = '{NAME}'")) == 1
+    # The candidate beside the champion on the same rows, on the register run and in the card.
+    compared = mlflow.artifacts.load_dict(f"runs:/{refused.info.run_id}/comparison.json")
+    assert compared["rows"] == 120  # the renewals table's test split
+    assert 0 < compared["rows_disagreeing"] < 120
+    assert refused.data.metrics["rows_disagreeing"] == compared["rows_disagreeing"]
+    assert [row["class"] for row in compared["per_class"]] == ["no", "yes"]
+    plots = {a.path for a in MlflowClient().list_artifacts(refused.info.run_id, "plots")}
+    assert plots == {"plots/candidate_vs_champion.png"}
+    assert f"They predict another class on **{compared['rows_disagreeing']} of 120** rows" in card
+    assert "| `yes` |" in card
+    assert "Each cell: candidate vs champion." in card
 
 
 def test_a_template_placeholder_the_card_does_not_fill_is_one_line(tmp_path, monkeypatch, capsys):
