@@ -139,6 +139,11 @@ class _Artifacts:
         return f"_`{path}` is missing from training run `{self.run_id}`._"
 
 
+def _cell(text: object) -> str:
+    """Text for a Markdown table cell: a ``|`` would end the cell, a newline the row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.6g}"
 
@@ -193,7 +198,7 @@ def _compared(compared: dict | None, register_run_id: str) -> list[str]:
         ]
         for row in compared["per_class"]:
             out.append(
-                f"| `{row['class']}` | {row['support']} | "
+                f"| `{_cell(row['class'])}` | {row['support']} | "
                 + " | ".join(
                     f"{row[f'candidate_{m}']:.3f} vs {row[f'champion_{m}']:.3f}"
                     for m in ("precision", "recall", "f1")
@@ -226,7 +231,7 @@ def _data(tags: Mapping[str, str], reference: dict | None, files: _Artifacts) ->
     for entry in reference.get("columns", []):
         if entry.get("role") == "datetime" and entry.get("min"):
             out.append(
-                f"| `{entry['column']}` range | {entry['min'][:10]} to {entry['max'][:10]} |"
+                f"| `{_cell(entry['column'])}` range | {entry['min'][:10]} to {entry['max'][:10]} |"
             )
     return out
 
@@ -250,7 +255,7 @@ def _columns(features: dict | None, reference: dict | None, files: _Artifacts) -
             note = (note + "; " if note else "") + f"format `{entry['format']}`"
         share = missing.get(entry["name"])
         gaps = "–" if share is None else f"{share:.1%}"
-        out.append(f"| `{entry['name']}` | {entry['role']} | {gaps} | {note} |")
+        out.append(f"| `{_cell(entry['name'])}` | {entry['role']} | {gaps} | {_cell(note)} |")
     if len(entries) > MAX_COLUMNS:
         out.append(f"| … | | | {len(entries) - MAX_COLUMNS} more in features.json |")
     return out
@@ -271,7 +276,7 @@ def _importance(files: _Artifacts, top: int = 10) -> list[str]:
         "| --- | --- | --- |",
     ]
     for name, value, std in rows[:top]:
-        out.append(f"| `{name}` | {value} | {std} |")
+        out.append(f"| `{_cell(name)}` | {value} | {std} |")
     if len(rows) > top:
         out.append(f"| … | {len(rows) - top} more in permutation_importance.csv | |")
     return out
@@ -288,7 +293,7 @@ def _training(run) -> list[str]:
     ]
     shown = [k for k in PARAMS_SHOWN if k in params]
     shown += sorted(k for k in params if k not in PARAMS_SHOWN)
-    out += [f"| {k} | `{params[k]}` |" if params[k] != "" else f"| {k} | – |" for k in shown]
+    out += [f"| {k} | `{_cell(params[k])}` |" if params[k] != "" else f"| {k} | – |" for k in shown]
     return out
 
 

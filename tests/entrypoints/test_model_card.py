@@ -122,3 +122,7 @@ def test_a_card_longer_than_the_registry_stores_is_cut_at_a_line_with_a_pointer(
     assert cut.endswith("_Cut here: the whole card is `model_card.md` of register run `abc`._\n")
     assert cut.split("\n\n_Cut here")[0] in card  # whole lines only
     assert model_card.description("short", "abc") == "short"
+
+
+def test_a_pipe_in_a_column_name_stays_inside_its_table_cell():
+    assert model_card._cell("a|b\nc") == "a\\|b c"
