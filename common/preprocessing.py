@@ -171,3 +171,31 @@ def feature_names(preprocessor: ColumnTransformer) -> list[str]:
     names = [str(n) for n in preprocessor.get_feature_names_out()]
     short = [n.split("__", 1)[1] if "__" in n else n for n in names]
     return short if len(set(short)) == len(short) else names
+
+
+def raw_columns(preprocessor: ColumnTransformer) -> list[str]:
+    """The input column each encoded feature comes from, in the encoded order: a number or
+    boolean gives one feature, a date one per ``DATE_PARTS``, a category one per kept value
+    (plus its infrequent group)."""
+    width = len(preprocessor.get_feature_names_out())
+    out: list[str | None] = [None] * width
+    for name, transformer, columns in preprocessor.transformers_:
+        if name not in preprocessor.output_indices_:
+            continue
+        place = preprocessor.output_indices_[name]
+        if name == "categorical":
+            widths = list(transformer.named_steps["onehot"]._n_features_outs)
+        elif name == "datetime":
+            widths = [len(DATE_PARTS)] * len(columns)
+        else:
+            widths = [1] * len(columns)
+        at = place.start
+        for column, count in zip(columns, widths, strict=True):
+            out[at : at + count] = [str(column)] * count
+            at += count
+        if at != place.stop:
+            raise ValueError(f"{name}: {at - place.start} features mapped, {place.stop} - "
+                             f"{place.start} encoded")  # fmt: skip
+    if any(column is None for column in out):
+        raise ValueError("an encoded feature maps to no input column")
+    return out  # type: ignore[return-value]

@@ -135,6 +135,13 @@ class _Artifacts:
             self.missing.append(path)
             return None
 
+    def optional(self, path: str) -> str | None:
+        """An artifact only some families log: absent is not worth a note."""
+        try:
+            return mlflow.artifacts.load_text(f"runs:/{self.run_id}/{path}")
+        except Exception:
+            return None
+
     def note(self, path: str) -> str:
         return f"_`{path}` is missing from training run `{self.run_id}`._"
 
@@ -279,6 +286,11 @@ def _importance(files: _Artifacts, top: int = 10) -> list[str]:
         out.append(f"| `{_cell(name)}` | {value} | {std} |")
     if len(rows) > top:
         out.append(f"| … | {len(rows) - top} more in permutation_importance.csv | |")
+    shap = files.optional("shap_importance.csv")  # XGBoost's own SHAP values, where logged
+    if shap is not None:
+        ranked = list(csv.reader(io.StringIO(shap)))[1 : top + 1]
+        listed = ", ".join(f"`{_cell(name)}` {value}" for name, value in ranked)
+        out += ["", f"XGBoost's own mean |SHAP value| per column: {listed}."]
     return out
 
 

@@ -123,6 +123,15 @@ def importances(model) -> tuple[np.ndarray, str]:
     return model.feature_importances_, "XGBoost feature importance (gain)"
 
 
+def contributions(model, encoded: np.ndarray) -> np.ndarray:
+    """|SHAP value| of each encoded feature per row, as XGBoost computes them (TreeSHAP,
+    ``pred_contribs``), summed over the classes of a multi-class model."""
+    booster = model.get_booster()
+    matrix = xgb.DMatrix(np.asarray(encoded, dtype="float32"), feature_names=booster.feature_names)
+    values = np.abs(booster.predict(matrix, pred_contribs=True))[..., :-1]  # without the bias
+    return values.sum(axis=1) if values.ndim == 3 else values
+
+
 def save_estimator(model, path: Path) -> None:
     model.save_model(path)
 

@@ -85,6 +85,11 @@ class TrainerModule(Protocol):
         """(importance per encoded feature, chart title), or None."""
         ...
 
+    def contributions(self, estimator: Any, encoded: np.ndarray) -> np.ndarray | None:
+        """Hook: |per-row contribution| of each encoded feature (n, features), from the
+        framework's own explainer where it is cheap (XGBoost's SHAP values), or None."""
+        ...
+
     def learning_curve(self, estimator: Any) -> LearningCurve | None:
         """Hook: how to draw the per-step metrics, or None for a fit without steps."""
         ...

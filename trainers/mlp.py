@@ -306,6 +306,11 @@ def importances(estimator: TorchEstimator) -> None:
     return None
 
 
+def contributions(estimator: TorchEstimator, encoded: np.ndarray) -> None:
+    """No per-row contributions of its own (the permutation importances cover it)."""
+    return None
+
+
 def save_estimator(estimator: TorchEstimator, path: Path) -> None:
     """A state_dict (tensors only) plus the architecture, in the folder ``path``."""
     path.mkdir()

@@ -86,6 +86,11 @@ def importances(forest) -> tuple[np.ndarray, str]:
     return forest.feature_importances_, ""
 
 
+def contributions(forest, encoded: np.ndarray) -> None:
+    """No per-row contributions of its own (the permutation importances cover it)."""
+    return None
+
+
 def save_estimator(forest, path: Path) -> None:
     skops = skops_io()
 

@@ -10,10 +10,12 @@ import pytest
 from common import columns
 from common.columns import Roles, parse_dates
 from common.preprocessing import (
+    DATE_PARTS,
     MAX_CATEGORIES,
     build_preprocessor,
     feature_names,
     normalize_features,
+    raw_columns,
     split_columns,
 )
 
@@ -162,3 +164,19 @@ def test_a_date_parts_saved_before_formats_reads_text_as_it_did(tmp_path):
     np.testing.assert_array_equal(now, then)
     assert now[:3, :3].tolist() == [[2021, 7, 7], [2024, 3, 1], [2024, 3, 1]]
     assert np.isnan(now[3]).all()
+
+
+def test_each_encoded_feature_maps_back_to_its_input_column():
+    frame = pd.DataFrame({
+        "spend": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        "plan": ["a", "a", "b", "b", "c", "d"],
+        "member": ["yes", "no", "yes", "no", "yes", "no"],
+        "when": ["2024-01-0" + str(i) for i in range(1, 7)],
+    })  # fmt: skip
+    roles = columns.decide(frame)
+    preprocessor = build_preprocessor(roles).fit(normalize_features(frame, roles))
+    owners = raw_columns(preprocessor)
+    assert len(owners) == len(feature_names(preprocessor))
+    assert owners.count("when") == len(DATE_PARTS)
+    assert owners.count("spend") == owners.count("member") == 1
+    assert owners.count("plan") >= 1

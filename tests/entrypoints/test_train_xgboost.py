@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from entrypoints import train_xgboost
-from tests.helpers.runs import only_run
+from tests.helpers.runs import all_runs, only_run
 
 
 def test_rounds_are_logged_as_step_metrics_and_early_stopping_is_recorded(capsys):
@@ -55,3 +57,23 @@ def test_a_booster_value_beyond_float32_is_one_line_not_xgboosts_traceback(flag,
     assert f"argument {flag}: expected a number in [0.0, 3.40282" in err
     assert err.startswith("error: ")
     assert "\n" not in err
+
+
+@pytest.mark.parametrize("data", ["builtin:wine", "builtin:diabetes"])
+def test_shap_values_per_input_column_come_from_xgboost_itself(data, churn_csv):
+    """Multi-class (summed over classes) and regression; on the churn table a category's
+    one-hot features add up to its column."""
+    assert train_xgboost.main(["--data", data, "--n-estimators", "30"]) == 0
+    assert train_xgboost.main(["--data", str(churn_csv), "--target", "churn",
+                               "--n-estimators", "30"]) == 0  # fmt: skip
+    for run in all_runs():
+        text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/shap_importance.csv")
+        found = pd.read_csv(io.StringIO(text))
+        assert list(found.columns) == ["column", "mean_abs_shap"]
+        assert found["mean_abs_shap"].is_monotonic_decreasing
+        assert found["mean_abs_shap"].iloc[0] > 0
+        plots = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+        assert "plots/shap_importance.png" in plots
+    churn = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+        f"runs:/{all_runs()[-1].info.run_id}/shap_importance.csv")))  # fmt: skip
+    assert sorted(churn["column"]) == sorted(pd.read_csv(churn_csv).drop(columns="churn"))
