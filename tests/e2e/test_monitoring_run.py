@@ -83,3 +83,13 @@ def test_retrain_if_drift_waits_for_the_monitors_verdict(project_repo, launch_di
     assert str(champion.version) == "2"
     assert champion.tags["source_run_id"] == trained[-1].info.run_id
     assert "monitoring_verdict" not in champion.tags  # a new champion: not watched yet
+    # Its description is the model card: the table, its columns, the verdict and three scores.
+    card = champion.description
+    assert card.startswith(f"# {MODEL}: model card")
+    assert "**Gate: passed** on `test_roc_auc`" in card
+    assert "| table | `monitored_month_two` |" in card
+    assert "| `city` | categorical |" in card
+    scores = card.split("same rows for all three):")[1]
+    for role in ("candidate", "champion", "naive baseline"):
+        assert f"| {role} | 0." in scores, role
+    assert "## Candidate beside champion" in card
