@@ -121,25 +121,26 @@ class _Artifacts:
     def __init__(self, run_id: str):
         self.run_id, self.missing = run_id, []
 
-    def json(self, path: str) -> dict | None:
+    def optional(self, path: str) -> str | None:
+        """The artifact's text, or None when the run lacks it (or the store cannot read it)."""
         try:
-            return json.loads(mlflow.artifacts.load_text(f"runs:/{self.run_id}/{path}"))
-        except Exception:  # absent, or not JSON: the card says so and goes on
-            self.missing.append(path)
+            return mlflow.artifacts.load_text(f"runs:/{self.run_id}/{path}")
+        except Exception:  # absent: the card says so where it matters and goes on
             return None
 
     def text(self, path: str) -> str | None:
-        try:
-            return mlflow.artifacts.load_text(f"runs:/{self.run_id}/{path}")
-        except Exception:
+        """``optional``, recording a missing artifact for the card's note."""
+        found = self.optional(path)
+        if found is None:
             self.missing.append(path)
-            return None
+        return found
 
-    def optional(self, path: str) -> str | None:
-        """An artifact only some families log: absent is not worth a note."""
+    def json(self, path: str) -> dict | None:
+        found = self.text(path)
         try:
-            return mlflow.artifacts.load_text(f"runs:/{self.run_id}/{path}")
-        except Exception:
+            return None if found is None else json.loads(found)
+        except json.JSONDecodeError:  # not JSON: as good as missing
+            self.missing.append(path)
             return None
 
     def note(self, path: str) -> str:
