@@ -37,13 +37,9 @@ from common import data, drift, metrics, plots, profile
 from common.errors import CheckFailed, UserInputError, one_line
 from common.spark import session as spark_session
 from jobs import context, scoring
+from jobs.monitor_tags import COLUMNS_TAG, OK, RETRAIN, RUN_TAG, VERDICT_TAG
 
 ENTRY_POINT = "monitor"
-# Version tags a monitoring run leaves on the registered model version it watched.
-RUN_TAG, VERDICT_TAG, COLUMNS_TAG = (
-    "monitoring_run_id", "monitoring_verdict", "monitoring_drifted_columns",
-)  # fmt: skip
-RETRAIN, OK = "retrain", "ok"
 # The Databricks task value a job's condition task reads: {{tasks.<monitor task>.values.<this>}}.
 TASK_VALUE = "monitor_verdict"
 PREDICTION_COLUMN = "__prediction__"

@@ -29,7 +29,7 @@ from common import business, data, tracking
 from common.columns import OVERRIDES
 from common.environment import PROJECT_ROOT
 from common.errors import UserInputError
-from jobs import context, launcher, registration
+from jobs import context, launcher, monitor_tags, registration
 
 ENTRY_POINT = "main"
 
@@ -158,24 +158,22 @@ def skip_reason(model_name: str) -> str | None:
     """Why ``retrain=if_drift`` does not train now, or None to train: the champion's latest
     ``monitor`` run (its version's tags) found no drift, or none has watched it yet. No model
     or no champion yet: train (there is nothing to watch)."""
-    from jobs import monitoring
-
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(model_name, "champion")
     except MlflowException:  # no such model, or no champion alias
         print(f"pipeline: {model_name} has no champion yet: training")
         return None
-    verdict = version.tags.get(monitoring.VERDICT_TAG)
-    watched_by = version.tags.get(monitoring.RUN_TAG, "")
+    verdict = version.tags.get(monitor_tags.VERDICT_TAG)
+    watched_by = version.tags.get(monitor_tags.RUN_TAG, "")
     where = f"{model_name} version {version.version} (champion)"
     if verdict is None:
         return (
             f"{where} has no monitoring run yet; run monitor on a recent batch first, or "
             "retrain=always"
         )
-    if verdict == monitoring.RETRAIN:
-        columns = version.tags.get(monitoring.COLUMNS_TAG, "")
+    if verdict == monitor_tags.RETRAIN:
+        columns = version.tags.get(monitor_tags.COLUMNS_TAG, "")
         found = f"drift in {columns}" if columns else "a metric drop"
         print(f"pipeline: {where}: monitor run {watched_by} found {found}: retraining")
         return None

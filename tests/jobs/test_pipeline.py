@@ -24,7 +24,7 @@ def test_train_params_are_parsed_against_the_trainers_mlproject_parameters():
 def test_retrain_if_drift_follows_the_champions_latest_monitoring_verdict(churn_champion):
     from mlflow.tracking import MlflowClient
 
-    from jobs import monitoring
+    from jobs import monitor_tags as monitoring
 
     assert pipeline.skip_reason("never-registered") is None  # nothing to watch yet: train
     reason = pipeline.skip_reason("churn")
