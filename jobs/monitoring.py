@@ -138,8 +138,8 @@ def output_of(scored: pd.DataFrame, reference: profile.Profile) -> np.ndarray:
     return np.column_stack([scored[by_text[n]].to_numpy("float64") for n in names])
 
 
-def pandas_batch(local: Path, source: str, reference: profile.Profile, args) -> Batch:
-    frame, _, _ = data.read_table(source, text=scoring.text_inputs(Model.load(str(local))))
+def pandas_batch(local: Path, meta: Model, source: str, reference: profile.Profile, args) -> Batch:
+    frame, _, _ = data.read_table(source, text=scoring.text_inputs(meta))
     check_columns(frame.columns, reference, args.target)
     if frame.empty:
         raise UserInputError(f"input '{args.input}' has no rows to monitor")
@@ -161,7 +161,7 @@ def pandas_batch(local: Path, source: str, reference: profile.Profile, args) -> 
     return batch
 
 
-def spark_batch(local: Path, source: str, reference: profile.Profile, args) -> Batch:
+def spark_batch(local: Path, meta: Model, source: str, reference: profile.Profile, args) -> Batch:
     from pyspark.sql import functions as sf
     from pyspark.sql.types import StructType
 
@@ -286,13 +286,14 @@ def run(args) -> int:
     with context.entry_point_run(ENTRY_POINT, args, stage="monitor") as run:
         found = scoring.model_tags(args.model_uri)
         local, reference = read_reference(args.model_uri)
-        if run_id := Model.load(str(local)).run_id:
+        meta = Model.load(str(local))  # its MLmodel: the source run, the signature's text columns
+        if run_id := meta.run_id:
             found["model_run_id"] = run_id
         mlflow.set_tags(found)
         context.title_run(scoring.run_name(found, prefix="monitor"))
         metric = metrics.resolve(args.metric, reference.task)
         engine = pandas_batch if args.engine == "pandas" else spark_batch
-        batch = engine(local, source, reference, args)
+        batch = engine(local, meta, source, reference, args)
         columns, prediction = drift.compare(reference, batch.counts, threshold=args.psi_threshold)
         judged = performance(reference, batch, metric)
         drifted = drift.drifted_columns(columns)
