@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import zipfile
 from collections.abc import Sequence
@@ -9,6 +10,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = PROJECT_ROOT / "requirements.lock"
+# What a Databricks job installs over its ML runtime (databricks.yml's libraries): the lock
+# without RUNTIME_FRAMEWORKS, which the runtime brings built for its own hardware (torch is a
+# multi-GB CUDA build from PyPI). Pyspark is never in the lock: the runtime's Spark is the job's.
+JOB_LOCK_FILE = PROJECT_ROOT / "databricks" / "requirements-job.lock"
+RUNTIME_FRAMEWORKS = ("torch",)
 # What every logged model needs to load and predict, whatever its framework.
 MODEL_BASE_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "skops")
 # The one list of the code a logged model ships (its code_paths): what loading and predicting
@@ -42,13 +48,41 @@ def model_requirements(*extra_packages: str, lock_file: Path = LOCK_FILE) -> lis
 
     Passing these to ``log_model`` skips MLflow's requirement inference, which is slow and lists
     packages the model does not use; the constraints keep transitive versions as trained.
+    A framework of ``RUNTIME_FRAMEWORKS`` is pinned at the version this process runs (on a
+    Databricks runtime, the runtime's torch), and where that is not the lock's, the constraints
+    are the lock without the frameworks, so that the model's environment can be built.
     """
     pins = locked_versions(lock_file)
     names = [*MODEL_BASE_PACKAGES, *extra_packages]
     missing = [n for n in names if normalize_name(n) not in pins]
     if missing:
         raise ValueError(f"{lock_file} has no pin for {', '.join(missing)}")
-    return [f"{n}=={pins[normalize_name(n)]}" for n in names] + [f"-c {lock_file}"]
+    constraints = lock_file
+    for name in names:
+        if normalize_name(name) in RUNTIME_FRAMEWORKS:
+            running = installed_version(name)
+            if running is not None and running != pins[normalize_name(name)]:
+                pins[normalize_name(name)], constraints = running, JOB_LOCK_FILE
+    return [f"{n}=={pins[normalize_name(n)]}" for n in names] + [f"-c {constraints}"]
+
+
+def installed_version(name: str) -> str | None:
+    """The public version of an installed distribution (``2.13.0`` for ``2.13.0+cpu``)."""
+    try:
+        return importlib.metadata.version(name).split("+", 1)[0]
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def job_lock_lines(lock_file: Path = LOCK_FILE) -> list[str]:
+    """The pins of ``JOB_LOCK_FILE``: the lock's, less ``RUNTIME_FRAMEWORKS``."""
+    return [
+        line
+        for line in lock_file.read_text().splitlines()
+        if line
+        and not line.startswith("#")
+        and normalize_name(line.split("==", 1)[0]) not in RUNTIME_FRAMEWORKS
+    ]
 
 
 def write_code_archive(path: Path, packages: Sequence[str] = MODEL_PACKAGES) -> Path:

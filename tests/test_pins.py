@@ -9,7 +9,13 @@ import tomllib
 import pytest
 import yaml
 
-from common.environment import locked_versions, model_requirements, normalize_name
+from common.environment import (
+    JOB_LOCK_FILE,
+    RUNTIME_FRAMEWORKS,
+    locked_versions,
+    model_requirements,
+    normalize_name,
+)
 from tests.helpers.project import PROJECT_ROOT
 
 LOCK = PROJECT_ROOT / "requirements.lock"
@@ -84,3 +90,29 @@ def test_conda_yaml_holds_the_same_python_pip_and_lock():
     assert pip_pin == f"pip={pip.removeprefix('pip==')}"
     assert pip_section == {"pip": ["-r requirements.lock"]}
     assert conda["channels"] == ["conda-forge"]
+
+
+def test_the_job_lock_is_the_lock_less_the_frameworks_a_runtime_brings():
+    """What databricks.yml's tasks install: every pin of requirements.lock but torch, whose
+    runtime build serves (and never pyspark, in neither lock: the runtime's Spark is the job's)."""
+    job = locked_versions(JOB_LOCK_FILE)
+    locked = locked_versions(LOCK)
+    assert set(RUNTIME_FRAMEWORKS) == {"torch"}
+    assert job == {n: v for n, v in locked.items() if n not in RUNTIME_FRAMEWORKS}
+    assert "pyspark" not in locked
+
+
+def test_a_model_trained_on_a_runtimes_torch_requires_that_torch(tmp_path):
+    """On a Databricks runtime the torch that trained the model is the runtime's, not the lock's:
+    the model's requirements name it, and its constraints leave torch out so they can be met."""
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(
+        LOCK.read_text().replace(f"torch=={locked_versions(LOCK)['torch']}", "torch==1.0.0")
+    )
+    running = importlib.metadata.version("torch").split("+")[0]
+    reqs = model_requirements("torch", lock_file=lock)
+    assert f"torch=={running}" in reqs
+    assert reqs[-1] == f"-c {JOB_LOCK_FILE}"
+    assert "torch==" not in JOB_LOCK_FILE.read_text()
+    # Where the running torch is the lock's, the model is logged exactly as before.
+    assert model_requirements("torch")[-1] == f"-c {LOCK}"
