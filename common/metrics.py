@@ -23,6 +23,17 @@ GREATER_IS_BETTER = {
 }
 
 
+# What a run measures about itself rather than about its model: timings, and MLflow's system
+# metrics (system/cpu_utilization_percentage, ...). Never judged when runs are compared.
+TIMINGS = ("_seconds", "_per_second")
+SYSTEM_PREFIX = "system/"
+
+
+def is_measurement(name: str) -> bool:
+    """Whether metric ``name`` is a timing or a system figure, which vary from run to run."""
+    return name.endswith(TIMINGS) or name.startswith(SYSTEM_PREFIX)
+
+
 def metric_names(task: str) -> tuple[str, ...]:
     """The metric names logged for ``task`` ("classification" or "regression"), the business
     metric's included (logged where it applies, e.g. for two classes only)."""

@@ -39,6 +39,21 @@ DEFAULT_EXPERIMENT_ID = "0"
 ALLOW_DEFAULT = "TABULAR_ALLOW_DEFAULT_EXPERIMENT"
 
 
+# Stages whose runs log MLflow's system metrics (CPU, memory, disk, network; GPU where one is
+# and nvidia-ml-py sees it) unless MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING says otherwise: the
+# runs that fit, which last minutes. Sampled every 10 s (MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL),
+# so a run shorter than that logs none.
+SYSTEM_METRICS_STAGES = ("train", "tune")
+
+
+def system_metrics_wanted(stage: str) -> bool:
+    """MLflow's own switch where it is set, else on for the training and tuning stages."""
+    setting = os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "").strip().lower()
+    if setting:
+        return setting in ("1", "true", "yes")
+    return stage in SYSTEM_METRICS_STAGES
+
+
 # Names MLflow generates when nobody chose one, e.g. "gentle-owl-412".
 _GENERATED_RUN_NAME = re.compile(r"[a-z]+-[a-z]+-\d{1,4}")
 
@@ -77,12 +92,13 @@ def tracked_run(
     """Start (or, under ``mlflow run``, resume) a run with the standard tags and ``params``.
 
     The run ends FINISHED, or FAILED with the error in its ``failure_reason`` tag; nothing is left
-    RUNNING.
+    RUNNING. Training and tuning runs log system metrics (``system_metrics_wanted``).
     """
     launcher_run_id = os.environ.get("MLFLOW_RUN_ID")
+    system_metrics = system_metrics_wanted(stage)
     if launcher_run_id:
         _check_launcher_run(launcher_run_id, stage)
-        run = mlflow.start_run(run_id=launcher_run_id)
+        run = mlflow.start_run(run_id=launcher_run_id, log_system_metrics=system_metrics)
     else:
         tracking.prepare_store()
         experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or tracking.ensure_experiment(
@@ -94,7 +110,11 @@ def tracked_run(
                 f"(runs then go to {experiment_name(stage)}) or name another "
                 f"({ALLOW_DEFAULT}=true allows Default)"
             )
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or None)
+        run = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name or None,
+            log_system_metrics=system_metrics,
+        )
     try:
         tags = tracking.standard_tags(entry_point, run.data.tags)
         if launcher_run_id and run_name:

@@ -10,8 +10,8 @@ run their code.
 
 Every metric of the two runs is compared; ``reproduction.csv`` lists metric, original, rerun and
 difference, and both runs are tagged ``reproduces`` / ``reproduced``. Timings (``*_seconds``,
-``*_per_second``) are listed but not judged. Refused: runs that did not finish, have no metrics,
-or were made from a dirty working tree or without a commit.
+``*_per_second``) and system metrics (``system/...``) are listed but not judged. Refused: runs
+that did not finish, have no metrics, or were made from a dirty working tree or without a commit.
 """
 
 from __future__ import annotations
@@ -28,14 +28,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import trainers
-from common import tracking
+from common import metrics, tracking
 from common.errors import UserInputError
 from jobs import context, launcher
 
 ENTRY_POINT = "reproduce"
-
-
-TIMINGS = ("_seconds", "_per_second")
 
 
 # Logged on a training run later, by register's gate: a rerun cannot have them.
@@ -86,7 +83,7 @@ def original_run(run_id: str):
         raise UserInputError(
             f"run {run_id} is {run.info.status}: only a FINISHED run has results to reproduce"
         )
-    if not [name for name in run.data.metrics if not name.endswith(TIMINGS)]:
+    if not [name for name in run.data.metrics if not metrics.is_measurement(name)]:
         raise UserInputError(f"run {run_id} has no metrics to compare a rerun with")
     return run
 
@@ -157,7 +154,7 @@ def compare(original: dict[str, float], rerun: dict[str, float], tolerance: floa
     rows, failed = [], []
     for name in sorted(set(original) | set(rerun)):
         a, b = original.get(name), rerun.get(name)
-        judged = not name.endswith(TIMINGS) and not name.startswith(ADDED_LATER)
+        judged = not metrics.is_measurement(name) and not name.startswith(ADDED_LATER)
         same = (
             a is not None
             and b is not None

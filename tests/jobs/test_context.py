@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import time
+
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from common import data, tracking
+from common import data, metrics, tracking
 from jobs import context
 
 
@@ -146,3 +148,35 @@ def test_xgboost_autologging_is_switched_off_after_the_block():
     client = MlflowClient()
     assert client.get_run(run.info.run_id).data.params["max_depth"] == "2"
     assert client.list_artifacts(run.info.run_id) == []  # no feature_importance_weight.*
+
+
+def _run_for(stage: str, seconds: float) -> dict[str, float]:
+    with context.tracked_run(entry_point="demo", stage=stage, params={}) as run:
+        mlflow.log_metric("test_rmse", 1.5)
+        time.sleep(seconds)  # longer than the sampling interval the test sets
+    return MlflowClient().get_run(run.info.run_id).data.metrics
+
+
+def test_training_and_tuning_runs_log_system_metrics_beside_their_own(monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
+    for stage in ("train", "tune"):
+        logged = _run_for(stage, 1.0)
+        system = {k for k in logged if k.startswith("system/")}
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= (
+            system
+        )
+        assert 0 <= logged["system/cpu_utilization_percentage"] <= 100
+        # The run's own figures are untouched and system figures are never judged.
+        assert {k: v for k, v in logged.items() if not metrics.is_measurement(k)} == {
+            "test_rmse": 1.5
+        }
+    assert not [k for k in _run_for("predict", 1.0) if k.startswith("system/")]
+
+
+def test_mlflows_own_switch_turns_system_metrics_off_and_on(monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    assert not [k for k in _run_for("train", 1.0) if k.startswith("system/")]
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    assert [k for k in _run_for("register", 1.0) if k.startswith("system/")]
