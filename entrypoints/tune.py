@@ -1,12 +1,15 @@
-"""Search a trainer's hyperparameters with hyperopt, one nested run per trial, then log the best.
+"""Search a trainer's hyperparameters (hyperopt or Optuna), one nested run per trial, then log
+the best.
 
     mlflow run . -e tune --env-manager local -P trainer=xgboost -P max_evals=20
+    mlflow run . -e tune --env-manager local -P backend=optuna -P parallelism=2
     python -m entrypoints.tune --trainer xgboost --max-evals 20 --parallelism 2
 
 Trials train on part of the training split and are scored on the rest (the validation split),
 so the test split stays unseen until the tuned model is retrained on the whole training split
-and evaluated on it. ``parallelism > 1`` runs trials concurrently with hyperopt's SparkTrials
-(local Spark here, the cluster on Databricks); 1 runs them in this process without Spark.
+and evaluated on it. ``backend`` is the tuner, hyperopt (default) or Optuna, searching the same
+declared space and leaving the same record. ``parallelism > 1`` runs trials concurrently on
+Spark (local Spark here, the cluster on Databricks); 1 runs them in this process without Spark.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ def build_parser() -> cli.StrictParser:
         choices=sorted(trainers.TRAINERS),
         default="xgboost",
         help="default: %(default)s",
+    )
+    search.add_argument(
+        "--backend",
+        choices=list(tuning.BACKENDS),
+        default="hyperopt",
+        help="the tuner, TPE either way (default: %(default)s)",
     )
     search.add_argument(
         "--max-evals", type=cli.positive_int, default=20, help="trials (default: %(default)s)"

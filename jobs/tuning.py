@@ -1,30 +1,33 @@
-"""The run of ``tune``: search a trainer's hyperparameters with hyperopt, one nested run per trial,
-then log the best.
+"""The run of ``tune``: search a trainer's hyperparameters with hyperopt or Optuna, one nested
+run per trial, then log the best.
 
 Its command line is ``entrypoints/tune.py``. Trials train on part of the training split and are
 scored on the rest (the validation split), so the test split stays unseen until the tuned model
-is retrained on the whole training split and evaluated on it. ``parallelism > 1`` runs trials
-concurrently with hyperopt's SparkTrials (local Spark here, the cluster on Databricks); 1 runs
-them in this process without Spark.
+is retrained on the whole training split and evaluated on it. ``backend`` picks the tuner
+(jobs/hyperopt_search.py, the default, or jobs/optuna_search.py); each turns the trainer's
+declared space (trainers/search_space.py) into its own form and hands back the same
+``Trial`` records, so both leave the same record: a nested run per trial (FAILED for a trial
+that raised, and the search goes on), one progress line per trial, ``best_*`` params, metric and
+tags, ``trials.csv`` and the search-history plot on the parent, and the best retrained as the
+parent's model. ``parallelism > 1`` runs trials concurrently on Spark (local Spark here, the
+cluster on Databricks); 1 runs them in this process without Spark. Neither tuner is imported
+until a run asks for it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
-from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, space_eval, tpe
-from hyperopt.exceptions import AllTrialsFailed
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
@@ -36,13 +39,17 @@ from common.errors import UserInputError
 from common.spark import session as spark_session
 from jobs import context, training
 from jobs.model_record import log_fitted
+from jobs.search_plan import STATUS_FAIL, STATUS_OK, Found, SearchPlan
+from trainers.search_space import Space
 
 ENTRY_POINT = "tune"
+# The tuners, by ``--backend``: the module that searches with each.
+BACKENDS = {"hyperopt": "jobs.hyperopt_search", "optuna": "jobs.optuna_search"}
 
 
 def trial_score(metric: str) -> tuple[str, int]:
     """(the trials' score for ``metric``, e.g. validation_roc_auc; the sign that turns it into
-    hyperopt's loss, which is minimised, and back)."""
+    the loss both tuners minimise, and back)."""
     return metric.replace("test_", "validation_"), -1 if metrics.GREATER_IS_BETTER[metric] else 1
 
 
@@ -50,8 +57,10 @@ def trial_score(metric: str) -> tuple[str, int]:
 class Objective:
     """One trial: train on the fit part, score on validation, record a nested run.
 
-    Picklable, so SparkTrials can ship it to workers; it talks to the tracking store only
-    through an explicit client, parent run id and experiment id.
+    Called with a trial's parameter values; returns ``{"status", "loss", "run_id"}`` (and
+    ``failure_reason``), which hyperopt takes as it is and the Optuna search tells its study.
+    Picklable, so Spark can ship it to workers; it talks to the tracking store only through an
+    explicit client, parent run id and experiment id.
     """
 
     trainer: str
@@ -98,7 +107,7 @@ class Objective:
             client,
             experiment_id=self.experiment_id,
             parent_run_id=self.parent_run_id,
-            run_name="trial",  # numbered once hyperopt's trial ids are known
+            run_name="trial",  # numbered once the tuner's trial numbers are known
             start_ms=start_ms,
             params=params,
             metrics=scores,
@@ -107,19 +116,32 @@ class Objective:
         )
 
 
-def spark_trials(parallelism: int):
-    """SparkTrials on the active (or a local) Spark session, checked to have enough slots."""
-    spark = spark_session.get_or_create("tune", needed_for=f"parallelism={parallelism}")
-    from hyperopt import SparkTrials
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial as both tuners report it: its number (hyperopt's tid, Optuna's
+    trial.number, from 0), the parameter values it trained with, and the Objective's result."""
 
+    number: int
+    params: dict[str, Any]
+    result: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.result.get("status") == STATUS_OK
+
+
+def spark_for_trials(parallelism: int):
+    """The active (or a local) Spark session, checked to have ``parallelism`` task slots, with
+    this project's code shipped to its workers (other hosts need it to unpickle the Objective)."""
+    spark = spark_session.get_or_create("tune", needed_for=f"parallelism={parallelism}")
     slots = spark.sparkContext.defaultParallelism
     if parallelism > slots:
         raise UserInputError(
             f"parallelism={parallelism} but Spark offers {slots} task slot(s) here; "
             f"use parallelism <= {slots}"
         )
-    spark.sparkContext.addPyFile(_code_zip())  # workers on other hosts need this project's code
-    return SparkTrials(parallelism=parallelism, spark_session=spark)
+    spark.sparkContext.addPyFile(_code_zip())
+    return spark
 
 
 def _code_zip() -> str:
@@ -127,85 +149,90 @@ def _code_zip() -> str:
     return str(write_code_archive(folder / "project_code.zip", JOB_PACKAGES))
 
 
+@dataclass
 class TrialProgress:
-    """hyperopt's progress callback: one line per finished trial, on the driver.
+    """One line per finished trial, printed on the driver as the tuner learns of it:
 
     ``trial 3/20  validation_roc_auc=0.9851  best 0.9859  (12.4 s)``, or the trial's failure.
-    Works the same for in-process trials and SparkTrials, whose trials run on workers.
+    The same for both tuners, in process or with trials on Spark workers.
     """
 
-    def __init__(self, trials, metric: str):
-        self.trials = trials
-        self.metric, self.sign = trial_score(metric)
-        self.reported: set[int] = set()
-        self.best_loss = float("inf")
-        self.total, self.start = 0, time.perf_counter()
-        self.postfix = ""  # set by hyperopt; the lines say more
+    metric: str  # the test metric the search optimises
+    total: int
+    done: int = 0
+    best_loss: float = float("inf")
+    start: float = field(default_factory=time.perf_counter)
 
-    @contextlib.contextmanager
-    def __call__(self, initial: int, total: int):
-        self.total, self.start = total, time.perf_counter()
-        yield self
-
-    def update(self, n: int) -> None:
-        done = [
-            t for t in self.trials.trials if t["result"].get("status") in (STATUS_OK, STATUS_FAIL)
-        ]
-        for trial in sorted(done, key=lambda t: t["tid"]):
-            if trial["tid"] in self.reported:
-                continue
-            self.reported.add(trial["tid"])
-            result, elapsed = trial["result"], time.perf_counter() - self.start
-            head = f"trial {len(self.reported)}/{self.total}"
-            if result["status"] == STATUS_OK:
-                self.best_loss = min(self.best_loss, result["loss"])
-                score, best = self.sign * result["loss"], self.sign * self.best_loss
-                print(f"{head}  {self.metric}={score:.4f}  best {best:.4f}  ({elapsed:.1f} s)")
-            else:
-                print(
-                    f"{head}  failed: {result.get('failure_reason', '')[:200]}  ({elapsed:.1f} s)"
-                )
+    def report(self, result: dict[str, Any]) -> None:
+        """Print the line for one more finished trial (the Objective's ``result``)."""
+        self.done += 1
+        score_name, sign = trial_score(self.metric)
+        head = f"trial {self.done}/{self.total}"
+        elapsed = time.perf_counter() - self.start
+        if result.get("status") == STATUS_OK:
+            self.best_loss = min(self.best_loss, result["loss"])
+            score, best = sign * result["loss"], sign * self.best_loss
+            print(f"{head}  {score_name}={score:.4f}  best {best:.4f}  ({elapsed:.1f} s)")
+        else:
+            reason = result.get("failure_reason", "")[:200]
+            print(f"{head}  failed: {reason}  ({elapsed:.1f} s)")
 
 
-def search(objective: Objective, space: dict, *, max_evals: int, parallelism: int, seed: int):
-    """Run the hyperopt search; returns (trials, best params as values)."""
-    trials = spark_trials(parallelism) if parallelism > 1 else Trials()
-    with contextlib.suppress(AllTrialsFailed):  # reported below with the trials' reasons
-        fmin(
-            objective,
-            space,
-            algo=tpe.suggest,
-            max_evals=max_evals,
-            trials=trials,
-            rstate=np.random.default_rng(seed),
-            show_progressbar=TrialProgress(trials, objective.metric),
-        )
-    _number_trials(trials)
-    ok = [t for t in trials.trials if t["result"].get("status") == STATUS_OK]
-    if not ok:
-        reasons = {t["result"].get("failure_reason") for t in trials.trials} - {None}
+def backend_search(backend: str) -> Callable[[SearchPlan], Found]:
+    """The ``search`` of ``backend``'s module, importing its tuner only now."""
+    try:
+        return importlib.import_module(BACKENDS[backend]).search
+    except ImportError as exc:
+        others = ", ".join(f"backend={b}" for b in BACKENDS if b != backend)
         raise UserInputError(
-            f"all {len(trials.trials)} trials failed: {'; '.join(sorted(reasons))}"
-        )
-    best = min(ok, key=lambda t: t["result"]["loss"])
-    values = {k: v[0] for k, v in best["misc"]["vals"].items() if v}
-    return trials, best, space_eval(space, values)
+            f"backend={backend} needs the {exc.name or backend} package, which is not installed "
+            f"here: install it as requirements.lock pins it (pip install -r requirements.lock), "
+            f"or use {others}"
+        ) from exc
 
 
-def _number_trials(trials) -> None:
-    """Tag each trial's run with hyperopt's trial id, known only once the search has run."""
+def search(
+    objective: Objective,
+    space: Space,
+    *,
+    backend: str = "hyperopt",
+    max_evals: int,
+    parallelism: int,
+    seed: int,
+) -> tuple[list[Trial], Trial]:
+    """Run ``backend``'s search over the declared ``space``; returns (trials, the best one).
+
+    Raises UserInputError, with the trials' reasons, when every trial failed.
+    """
+    progress = TrialProgress(objective.metric, max_evals)
+    plan = SearchPlan(
+        objective, space, max_evals=max_evals, parallelism=parallelism, seed=seed,
+        spark=lambda: spark_for_trials(parallelism), on_trial=progress.report,
+    )  # fmt: skip
+    found = backend_search(backend)(plan)
+    trials = [Trial(number, params, result) for number, params, result in found]
+    _number_trials(trials)
+    ok = [t for t in trials if t.ok]
+    if not ok:
+        reasons = {t.result.get("failure_reason") for t in trials} - {None}
+        raise UserInputError(f"all {len(trials)} trials failed: {'; '.join(sorted(reasons))}")
+    return trials, min(ok, key=lambda t: t.result["loss"])
+
+
+def _number_trials(trials: Sequence[Trial]) -> None:
+    """Tag each trial's run with its trial number, known only once the tuner assigned it."""
     client = MlflowClient()
-    for trial in trials.trials:
-        if run_id := trial["result"].get("run_id"):
-            tid = str(trial["tid"])
-            tags = [RunTag("trial", tid), RunTag("mlflow.runName", f"trial_{tid}")]
+    for trial in trials:
+        if run_id := trial.result.get("run_id"):
+            number = str(trial.number)
+            tags = [RunTag("trial", number), RunTag("mlflow.runName", f"trial_{number}")]
             client.log_batch(run_id, tags=tags)
 
 
 def parse(parser, argv: Sequence[str] | None):
     given = sys.argv[1:] if argv is None else list(argv)
     if any(arg == "--engine" or arg.startswith("--engine=") for arg in given):
-        # A Spark trainer inside a SparkTrials trial would nest one cluster job in another.
+        # A Spark trainer inside a trial on Spark would nest one cluster job in another.
         raise UserInputError(
             "tune has no engine: each trial trains on one machine (parallelism spreads trials "
             "over Spark); tune on a sample of the table, then train the best parameters with "
@@ -216,6 +243,7 @@ def parse(parser, argv: Sequence[str] | None):
 
 def run(args) -> int:
     with context.entry_point_run(ENTRY_POINT, args, stage="tune") as run:
+        backend_search(args.backend)  # a tuner that is not installed fails before the data loads
         trainer = trainers.get(args.trainer)
         table, split, leaks = training.load_data(args, trainer.module.model_type)
         metric = metrics.resolve(args.metric, table.task)
@@ -231,14 +259,14 @@ def run(args) -> int:
             parent_run_id=run.info.run_id, threads=threads, roles=table.roles,
             settings=business.settings_of(args),
         )  # fmt: skip
-        trials, best, best_params = search(
-            objective, trainer.module.search_space(), max_evals=args.max_evals,
-            parallelism=args.parallelism, seed=args.seed,
+        trials, best = search(
+            objective, trainer.module.search_space(), backend=args.backend,
+            max_evals=args.max_evals, parallelism=args.parallelism, seed=args.seed,
         )  # fmt: skip
-        _log_search(trials, best, best_params, metric)
+        _log_search(trials, best, metric)
         seeding.seed_everything(args.seed)
         # The tuned model gets a direct run's record: rounds or epochs, learning curve, model.
-        params = trainer.params(**best_params)
+        params = trainer.params(**best.params)
         mlflow.set_tags(trainer.module.run_tags(params))
         fitted = training.fit_one_node(
             trainer, table, split, params, seed=args.seed, run_id=run.info.run_id, leaks=leaks
@@ -247,26 +275,26 @@ def run(args) -> int:
     return 0
 
 
-def _log_search(trials, best, best_params: dict[str, Any], metric: str) -> None:
+def _log_search(trials: Sequence[Trial], best: Trial, metric: str) -> None:
     """Log the best trial's params, score and run id, and the search's history, on the parent."""
     rows = [
         {
-            "trial": int(trial["tid"]),
-            "status": trial["result"].get("status"),
-            "loss": trial["result"].get("loss"),
-            "run_id": trial["result"].get("run_id"),
+            "trial": trial.number,
+            "status": trial.result.get("status"),
+            "loss": trial.result.get("loss"),
+            "run_id": trial.result.get("run_id"),
         }
-        for trial in trials.trials
+        for trial in trials
     ]
     score_name, sign = trial_score(metric)
-    mlflow.log_params({f"best_{k}": v for k, v in best_params.items()})
+    mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
     mlflow.log_metrics(
         {
-            f"best_{score_name}": sign * best["result"]["loss"],
-            "trials_failed": sum(r["status"] != STATUS_OK for r in rows),
+            f"best_{score_name}": sign * best.result["loss"],
+            "trials_failed": sum(not trial.ok for trial in trials),
         }
     )
-    mlflow.set_tags({"best_run_id": best["result"]["run_id"], "best_trial": str(best["tid"])})
+    mlflow.set_tags({"best_run_id": best.result["run_id"], "best_trial": str(best.number)})
     table = (
         pd.DataFrame(rows).assign(**{score_name: lambda t: sign * t["loss"]}).drop(columns="loss")
     )
@@ -275,7 +303,7 @@ def _log_search(trials, best, best_params: dict[str, Any], metric: str) -> None:
 
 
 def _history_figure(table: pd.DataFrame, score_name: str, sign: int):
-    """Each finished trial's score by trial number (hyperopt's id, as in the trial run names)."""
+    """Each finished trial's score by trial number (the tuner's, as in the trial run names)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 

@@ -14,6 +14,7 @@ import xgboost as xgb
 from common import data
 from common.params import float_in, hyperparameter, positive_int
 from trainers.contract import FitRequest, History, LearningCurve, StepCallback
+from trainers.search_space import Integer, Space, Uniform
 
 EVAL_NAMES = ("train", "validation")
 _FRACTION = float_in(0.0, 1.0, high_open=False)
@@ -42,18 +43,15 @@ def model_type(task: str) -> str:
     return "xgboost_classifier" if task == "classification" else "xgboost_regressor"
 
 
-def search_space() -> dict:
-    """Hyperopt search space over ``Params``' fields."""
-    from hyperopt import hp
-    from hyperopt.pyll import scope
-
+def search_space() -> Space:
+    """What ``tune`` searches over ``Params``' fields (trainers/search_space.py)."""
     return {
-        "max_depth": scope.int(hp.quniform("max_depth", 2, 10, 1)),
-        "learning_rate": hp.loguniform("learning_rate", np.log(0.01), np.log(0.3)),
-        "subsample": hp.uniform("subsample", 0.5, 1.0),
-        "colsample_bytree": hp.uniform("colsample_bytree", 0.5, 1.0),
-        "min_child_weight": hp.loguniform("min_child_weight", np.log(0.5), np.log(20)),
-        "reg_lambda": hp.loguniform("reg_lambda", np.log(0.1), np.log(10)),
+        "max_depth": Integer(2, 10),
+        "learning_rate": Uniform(0.01, 0.3, log=True),
+        "subsample": Uniform(0.5, 1.0),
+        "colsample_bytree": Uniform(0.5, 1.0),
+        "min_child_weight": Uniform(0.5, 20, log=True),
+        "reg_lambda": Uniform(0.1, 10, log=True),
     }
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from common.columns import Roles
+    from trainers.search_space import Space
 
 StepCallback = Callable[[int, Mapping[str, float]], None]
 # Per-step metrics a fit reports: {name: [value per step]}.
@@ -69,8 +70,9 @@ class TrainerModule(Protocol):
         """The run's ``model_type`` tag, e.g. ``xgboost_classifier``."""
         ...
 
-    def search_space(self) -> dict:
-        """hyperopt's space over ``Params``' fields (``tune``)."""
+    def search_space(self) -> Space:
+        """``tune``'s space over ``Params``' fields, declared once for every tuner
+        (``trainers.search_space``: Uniform, Integer, Choice)."""
         ...
 
     def train(self, request: FitRequest, params: Any) -> tuple[Any, Any]:

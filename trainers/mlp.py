@@ -25,6 +25,7 @@ from common.errors import UserInputError
 from common.params import float_in, hyperparameter, positive_int, positive_int_list
 from trainers.contract import FitRequest, History, LearningCurve
 from trainers.mlp_network import Architecture, TorchEstimator
+from trainers.search_space import Choice, Space, Uniform
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -48,16 +49,14 @@ def model_type(task: str) -> str:
     return "mlp_classifier" if task == "classification" else "mlp_regressor"
 
 
-def search_space() -> dict:
-    """Hyperopt search space over ``Params``' fields."""
-    from hyperopt import hp
-
+def search_space() -> Space:
+    """What ``tune`` searches over ``Params``' fields (trainers/search_space.py)."""
     return {
-        "hidden_sizes": hp.choice("hidden_sizes", [(64,), (128, 64), (256, 128), (128, 64, 32)]),
-        "dropout": hp.uniform("dropout", 0.0, 0.5),
-        "learning_rate": hp.loguniform("learning_rate", np.log(1e-4), np.log(1e-2)),
-        "weight_decay": hp.loguniform("weight_decay", np.log(1e-6), np.log(1e-2)),
-        "batch_size": hp.choice("batch_size", [32, 64, 128]),
+        "hidden_sizes": Choice(((64,), (128, 64), (256, 128), (128, 64, 32))),
+        "dropout": Uniform(0.0, 0.5),
+        "learning_rate": Uniform(1e-4, 1e-2, log=True),
+        "weight_decay": Uniform(1e-6, 1e-2, log=True),
+        "batch_size": Choice((32, 64, 128)),
     }
 
 

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from common.params import float_in, hyperparameter, optional_positive_int, positive_int
 from common.skops_import import skops_io
 from trainers.contract import FitRequest, History
+from trainers.search_space import Choice, Integer, Space, Uniform
 
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
@@ -35,16 +36,13 @@ def model_type(task: str) -> str:
     return "random_forest_classifier" if task == "classification" else "random_forest_regressor"
 
 
-def search_space() -> dict:
-    """Hyperopt search space over ``Params``' fields."""
-    from hyperopt import hp
-    from hyperopt.pyll import scope
-
+def search_space() -> Space:
+    """What ``tune`` searches over ``Params``' fields (trainers/search_space.py)."""
     return {
-        "n_estimators": scope.int(hp.quniform("n_estimators", 50, 400, 25)),
-        "max_depth": hp.choice("max_depth", [None, 4, 8, 16]),
-        "min_samples_leaf": scope.int(hp.quniform("min_samples_leaf", 1, 10, 1)),
-        "max_features": hp.uniform("max_features", 0.1, 1.0),
+        "n_estimators": Integer(50, 400, step=25),
+        "max_depth": Choice((None, 4, 8, 16)),
+        "min_samples_leaf": Integer(1, 10),
+        "max_features": Uniform(0.1, 1.0),
     }
 
 

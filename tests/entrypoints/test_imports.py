@@ -13,7 +13,7 @@ import trainers
 from tests.helpers.project import PROJECT_ROOT
 from tests.helpers.runs import quick_flags
 
-FRAMEWORKS = ("torch", "xgboost", "hyperopt")
+FRAMEWORKS = ("torch", "xgboost", "hyperopt", "optuna")
 USES = {"sklearn": set(), "xgboost": {"xgboost"}, "pytorch": {"torch"}}
 SCRIPT = """
 import importlib, json, sys
@@ -54,6 +54,26 @@ def test_a_trainer_imports_its_own_framework_only(name, tmp_path):
 def test_tune_adds_hyperopt_only(tmp_path):
     argv = ["--trainer", "sklearn", "--max-evals", "2"]
     assert _loaded_after("tune", argv, tmp_path) == {"hyperopt"}
+
+
+def test_tune_with_optuna_adds_optuna_only(tmp_path):
+    argv = ["--trainer", "sklearn", "--max-evals", "2", "--backend", "optuna"]
+    assert _loaded_after("tune", argv, tmp_path) == {"optuna"}
+
+
+def test_no_entry_point_module_imports_a_tuner():
+    # Importing is not running: a tuner is imported by tune's run, for the backend it asks for.
+    modules = [f"entrypoints.{p.stem}" for p in (PROJECT_ROOT / "entrypoints").glob("[!_]*.py")]
+    code = (
+        f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
+        "print(sorted(m for m in ('optuna', 'hyperopt') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(modules) >= 10
+    assert done.stdout.split() == ["[]"]
 
 
 @pytest.mark.slow
