@@ -28,6 +28,10 @@ def build_parser() -> cli.StrictParser:
     steps = parser.add_argument_group("pipeline")
     steps.add_argument("--trainer", choices=sorted(trainers.TRAINERS), default="xgboost")
     steps.add_argument("--tune", type=cli.boolean, default=True, help="false: train once")
+    steps.add_argument(
+        "--backend", choices=pipeline.TUNE_BACKENDS, default="hyperopt",
+        help="tune's tuner (default: %(default)s)",
+    )  # fmt: skip
     steps.add_argument("--max-evals", type=cli.positive_int, default=10, help="tuning trials")
     steps.add_argument(
         "--train-params", default="", help="trainer parameters when tune=false, 'k=v k=v'"

@@ -36,6 +36,8 @@ ENTRY_POINT = "main"
 
 ENV_MANAGERS = ("auto", "local", "uv", "virtualenv")
 RETRAIN = ("always", "if_drift")
+# tune's --backend choices (jobs/tuning.py's BACKENDS, not imported: it loads the training stack).
+TUNE_BACKENDS = ("hyperopt", "optuna")
 
 
 # Forwarded to the training step as they are: the data, its columns' roles, the business metric.
@@ -200,7 +202,8 @@ def run(args) -> int:
             env_manager = launcher.env_manager_of(run.data.tags)
         train_params = {k: str(getattr(args, k)) for k in DATA_PARAMS}
         if args.tune:
-            train_params |= {"trainer": args.trainer, "max_evals": str(args.max_evals)}
+            train_params |= {"trainer": args.trainer, "max_evals": str(args.max_evals),
+                             "backend": args.backend}  # fmt: skip
             train_params["metric"] = args.metric
         train_params |= extra
         trained = run_step(

@@ -18,6 +18,7 @@ from tests.helpers.runs import all_runs
         (["--margin", "-0.1"], "expected a number in [0.0, inf)"),
         (["--env-manager", "conda"], "invalid choice: 'conda'"),
         (["--trainer", "lightgbm"], "invalid choice: 'lightgbm'"),
+        (["--backend", "nevergrad"], "argument --backend: invalid choice: 'nevergrad'"),
     ],
 )
 def test_bad_pipeline_parameters_stop_before_any_step_runs(argv, message, capsys):
