@@ -124,30 +124,41 @@ def test_relative_tracking_uri_the_command_cannot_reach_is_named(project_repo, l
     assert run.info.status == "FAILED"
 
 
-def test_uv_env_manager_builds_python_env_offline_and_matches_local_metrics(tmp_path, launch_dir):
-    """The pinned python_env.yaml builds with uv here and trains to the same metrics."""
+def test_uv_and_virtualenv_build_python_env_offline_and_match_local_metrics(tmp_path, launch_dir):
+    """The pinned python_env.yaml builds with uv and with virtualenv (pyenv's 3.11.7, pip and
+    its find-links) here, and each trains to the same metrics as the local environment; a
+    second virtualenv run reuses the environment MLflow cached by the project's hash."""
+    if not (Path.home() / ".pyenv" / "versions" / "3.11.7").is_dir():
+        pytest.skip("--env-manager virtualenv needs pyenv's Python 3.11.7")
     uv_env = {
         # uv reads neither pip's config nor its find-links (where this machine keeps the CPU
         # torch wheel): take them from pip. This machine also sets PYTHONDONTWRITEBYTECODE.
         **({"UV_FIND_LINKS": links} if (links := _pip_find_links()) else {}),
         "UV_COMPILE_BYTECODE": "1",
         "UV_PYTHON_DOWNLOADS": "never",
-        "MLFLOW_ENV_ROOT": str(tmp_path / "envs"),
     }
     params = [*quick_mlflow_params(trainers.get("sklearn")), "-P", "data=builtin:wine"]
-    for manager in ("local", "uv"):
+    managers = ("local", "uv", "virtualenv", "virtualenv")
+    outputs = []
+    for manager in managers:
         done = mlflow_cli(
             "run", str(PROJECT_ROOT), "-e", "train_sklearn", "--env-manager", manager,
             "--experiment-name", EXPERIMENT, *params,
-            cwd=launch_dir, env=uv_env,
+            # One folder per manager: MLflow names both kinds of environment by the same hash.
+            cwd=launch_dir, env={**uv_env, "MLFLOW_ENV_ROOT": str(tmp_path / f"envs-{manager}")},
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stderr)
     runs = sorted(_runs("FINISHED"), key=lambda r: r.info.start_time)
-    assert [r.data.tags.get("mlflow.project.env") for r in runs] == [None, "uv"]
-    local, uv = (r.data.metrics for r in runs)
-    assert {k: v for k, v in local.items() if k.startswith("test_")} == {
-        k: v for k, v in uv.items() if k.startswith("test_")
-    }
+    assert [r.data.tags.get("mlflow.project.env") for r in runs] == [None, "uv", *managers[2:]]
+    local, *others = (
+        {k: v for k, v in r.data.metrics.items() if k.startswith("test_")} for r in runs
+    )
+    assert local
+    assert all(other == local for other in others)
+    assert "Creating a new environment" in outputs[2]
+    assert "already exists" in outputs[3]
+    assert "Creating a new environment" not in outputs[3]
 
 
 def _pip_find_links() -> str:
