@@ -1,4 +1,5 @@
-"""tune through `mlflow run`, in process and with parallel trials on local Spark."""
+"""tune through `mlflow run` with each backend, in process and with parallel trials on local
+Spark, for every trainer; and main passing its backend on to its tune step."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from tests.helpers.runs import runs_in
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("parallelism", ["1", "2"])
+# Optuna in process through `mlflow run` is main's tune step below (and in process, every family
+# in tests/entrypoints/test_tune.py): the suite's time goes to the paths only a launch has.
+@pytest.mark.parametrize(
+    ("backend", "parallelism"), [("hyperopt", "1"), ("hyperopt", "2"), ("optuna", "2")]
+)
 def test_tune_xgboost_gives_eight_finished_trials_under_the_parent_and_a_tuned_model(
-    parallelism, launch_dir
+    parallelism, backend, launch_dir
 ):
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", "tune", "--env-manager", "local",
-        "--experiment-name", "tabular-training/tune",
+        "--experiment-name", "tabular-training/tune", "-P", f"backend={backend}",
         "-P", "trainer=xgboost", "-P", "max_evals=8", "-P", f"parallelism={parallelism}",
         cwd=launch_dir,
     )  # fmt: skip
@@ -34,9 +39,50 @@ def test_tune_xgboost_gives_eight_finished_trials_under_the_parent_and_a_tuned_m
     assert {t.info.status for t in trials} == {"FINISHED"}
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["mlflow.project.entryPoint"] == "tune"
+    assert parent.data.params["backend"] == backend
     assert parent.data.tags["best_run_id"] in {t.info.run_id for t in trials}
     # Trials never attached to the launcher's run (MLFLOW_RUN_ID leaks into Spark workers).
     assert "max_depth" not in parent.data.params
     assert "validation_roc_auc" not in parent.data.metrics
     model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
     assert model.predict(model.input_example)["prediction"].isin([0, 1]).all()
+
+
+# xgboost is above, for both backends and both ways; the other families with Optuna on Spark,
+# the path hyperopt's SparkTrials does not share.
+@pytest.mark.parametrize("trainer", ["sklearn", "pytorch"])
+def test_tune_with_optuna_on_spark_finishes_for_the_other_families(trainer, launch_dir):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "-e", "tune", "--env-manager", "local",
+        "--experiment-name", "tabular-training/tune", "-P", "backend=optuna",
+        "-P", f"trainer={trainer}", "-P", "max_evals=2", "-P", "parallelism=2",
+        cwd=launch_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "trial 2/2  validation_roc_auc=" in done.stdout
+    runs = runs_in("tabular-training/tune")
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == 3
+    assert sorted(t.data.tags["trial"] for t in trials) == ["0", "1"]
+    assert {t.info.status for t in trials} == {"FINISHED"} == {parent.info.status}
+    expected = {"sklearn": "random_forest_classifier", "pytorch": "mlp_classifier"}[trainer]
+    assert parent.data.tags["model_type"] == expected
+
+
+def test_main_passes_its_backend_on_to_the_tune_step(launch_dir):
+    done = mlflow_cli(
+        "run", str(PROJECT_ROOT), "--env-manager", "local",
+        "--experiment-name", "tabular-training/pipeline", "-P", "backend=optuna",
+        "-P", "trainer=sklearn", "-P", "max_evals=2",
+        cwd=launch_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_in("tabular-training/pipeline")
+    (tuned,) = [r for r in runs if r.data.tags.get("mlflow.project.entryPoint") == "tune"]
+    assert tuned.data.params["backend"] == "optuna"
+    assert tuned.info.status == "FINISHED"
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == tuned.info.run_id]
+    assert [t.data.tags["entry_point"] for t in trials] == ["tune_trial"] * 2
+    assert "log4j" not in done.stderr  # sequential: no Spark
+    assert "trial 2/2  validation_roc_auc=" in done.stdout
