@@ -42,11 +42,14 @@ venv: $(STAMP)
 venv-dev: $(DEV_STAMP)
 
 # The experiment is created first, with its artifacts beside the database (the launcher would
-# put them in ./mlruns of wherever it was started). gc.freeze() spares the interpreter's final
-# collections (~0.6 s), as the entry points do (jobs/cli.py).
+# put them in ./mlruns of wherever it was started). MLflow's own INFO lines (the launcher's
+# temporary folders and command line, the store's table creation) are left out unless
+# TABULAR_VERBOSE=true, as the entry points leave theirs out (jobs/cli.py). gc.freeze() spares
+# the interpreter's final collections (~0.6 s), as the entry points do.
 run: venv
 	export PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$(TRACKING_URI)" \
-	  MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false; \
+	  MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false \
+	  MLFLOW_LOGGING_LEVEL="$${MLFLOW_LOGGING_LEVEL:-$(if $(filter true 1 yes,$(TABULAR_VERBOSE)),INFO,WARNING)}"; \
 	  experiment_id=$$($(BIN)/python -c 'import gc; from common import tracking; \
 	    print(tracking.ensure_experiment(tracking.experiment_name("$(STAGE)"))); \
 	    gc.freeze()') && \

@@ -18,7 +18,10 @@ with the ``data_version`` and target of the experiment's newest run, or of
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import io
+import logging
 import os
 import re
 import warnings
@@ -183,9 +186,18 @@ def register_version(client, name: str, run_id: str, tags: dict, description: st
     if existing:
         version, created = existing[0], False
     else:
-        with warnings.catch_warnings():
+        # MLflow 3 keeps a logged model outside the run's artifacts: registering runs:/ resolves
+        # it to the run's model and warns that the run has no artifacts there, on every run. Its
+        # "Successfully registered" / "Created version" lines repeat what register prints.
+        resolver = logging.getLogger("mlflow.tracking._model_registry.fluent")
+        level = resolver.level
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
-            version, created = mlflow.register_model(f"runs:/{run_id}/model", name), True
+            resolver.setLevel(logging.ERROR)
+            try:
+                version, created = mlflow.register_model(f"runs:/{run_id}/model", name), True
+            finally:
+                resolver.setLevel(level)
     try:
         for key, value in tags.items():
             client.set_model_version_tag(name, version.version, key, value)

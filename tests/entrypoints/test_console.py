@@ -31,3 +31,26 @@ def test_a_run_prints_a_handful_of_lines_of_its_own():
     verbose = _train(TABULAR_VERBOSE="true")
     assert "INFO mlflow.pyfunc: Validating input example" in verbose
     assert "Downloading artifacts" in verbose
+
+
+def test_register_says_what_it_registered_once_without_mlflows_lines(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    trained = run_tree(
+        [sys.executable, "-m", "entrypoints.train_sklearn", "--n-estimators", "5"],
+        cwd=PROJECT_ROOT, env=env, timeout=300,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    import mlflow
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    (run,) = mlflow.search_runs(experiment_names=["tabular-training/train"], output_format="list")
+    done = run_tree(
+        [sys.executable, "-m", "entrypoints.register", "--run-id", run.info.run_id,
+         "--model-name", "console"],
+        cwd=PROJECT_ROOT, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert "registered console version 1 (passed)" in output
+    for noise in ("Successfully registered", "Created version", "has no artifacts", "WARNING"):
+        assert noise not in output, output
