@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 import time
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -114,6 +117,32 @@ def test_log_dataset_records_lineage_and_data_tags(churn_csv):
     (dataset_input,) = logged.inputs.dataset_inputs
     assert dataset_input.dataset.name == "churn_sample"
     assert churn_csv.name in dataset_input.dataset.source
+    assert dataset_input.dataset.digest == table.digest  # every row's content, as data_digest
+
+
+def test_the_datasets_schema_from_a_sample_is_the_whole_tables(tmp_path):
+    """Inferred from the first rows, plus a row for a column missing in all of them: the same
+    schema as MLflow's inference over every row."""
+    rows = 12_000
+    frame = pd.DataFrame(
+        {
+            "late": [None] * 11_000 + ["x"] * 1_000,  # missing in the first 10,000 rows
+            "amount": np.arange(rows) / 7,
+            "count": np.arange(rows),
+            "label": np.arange(rows) % 2,
+        }
+    )
+    path = tmp_path / "late.csv"
+    frame.to_csv(path, index=False)
+    table = data.load(str(path), target="label")
+    assert len(context.schema_rows(table.raw)) == 10_001
+    with context.tracked_run(entry_point="d", stage="train", params={}) as run:
+        context.log_dataset(table)
+    (logged,) = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    whole = mlflow.data.from_pandas(table.raw, targets="label").schema
+    assert json.loads(logged.dataset.schema) == {"mlflow_colspec": whole.to_dict()}
+    assert "string" in logged.dataset.schema
+    assert json.loads(logged.dataset.profile)["num_rows"] == rows
 
 
 def test_sklearn_autologging_logs_the_fitted_estimators_params_and_no_root_artifacts():
