@@ -1,6 +1,8 @@
-"""Each Databricks ML runtime line the bundle supports, emulated: a fresh venv holding that line's
-pyspark (and the torch a runtime brings), then the bundle's own install step as a job runs it,
-then ``databricks/run_entry_point.py`` training on Spark, tuning in parallel and scoring on Spark.
+"""A Databricks ML runtime line, emulated: a fresh venv holding that line's pyspark (and the torch
+a runtime brings), then the bundle's own install step as a job runs it, then
+``databricks/run_entry_point.py`` training on Spark, tuning in parallel and scoring on Spark.
+One test file per supported line (tests/e2e/test_databricks_runtime_*.py), so that CI's two
+workers run the lines side by side.
 
 What the emulation is not: the runtimes run Python 3.12 and their own torch build; here the venv
 is pyenv's 3.11.7 (the only Python the CPU torch wheel on this machine is for) holding
@@ -13,8 +15,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -26,8 +29,6 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from tests.helpers.processes import one_error_line, run_tree
 from tests.helpers.project import PROJECT_ROOT
-
-pytestmark = [pytest.mark.slow, pytest.mark.runtime]
 
 # Databricks Runtime ML line -> the Apache Spark release it ships (Databricks' release notes).
 RUNTIMES = {"16.4 LTS ML": "3.5.2", "18 LTS ML": "4.1.0"}
@@ -67,13 +68,13 @@ def _timed(args: list[str], *, env: dict, cwd: Path, timeout: int = 900) -> floa
     return time.perf_counter() - start
 
 
-@pytest.fixture(params=sorted(RUNTIMES), ids=lambda line: line.split()[0])
-def runtime(request, tmp_path: Path) -> tuple[str, Path, dict]:
-    """(runtime line, its venv's python, install costs): the runtime's pyspark and torch, then
-    every requirements file the bundle's tasks install, with pip -r as job clusters do."""
+@contextmanager
+def emulated_runtime(line: str, tmp_path: Path) -> Iterator[tuple[Path, dict]]:
+    """(its venv's python, install costs) for runtime ``line``: the runtime's pyspark and torch,
+    then every requirements file the bundle's tasks install, with pip -r as job clusters do."""
     if not PYTHON.exists():
         pytest.skip(f"needs pyenv's Python 3.11.7 at {PYTHON}")
-    line, venv = request.param, tmp_path / "runtime-venv"
+    venv = tmp_path / "runtime-venv"
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run([str(PYTHON), "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -96,8 +97,10 @@ def runtime(request, tmp_path: Path) -> tuple[str, Path, dict]:
     assert after["mlflow"] != before.get("mlflow")
     costs["bundle_install_mb"] = round(_size_mb(venv) - runtime_mb)
     print(f"{line}: {costs}")
-    yield line, python, costs
-    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        yield python, costs
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
 
 
 def _job(python: Path, tmp_path: Path, *argv: str, check: bool = True):
@@ -128,8 +131,9 @@ def _last_run(experiment: str, entry_point: str):
     return run
 
 
-def test_a_runtime_line_trains_tunes_and_scores_on_its_own_spark(runtime, tmp_path: Path):
-    line, python, costs = runtime
+def train_tune_and_score(python: Path, tmp_path: Path) -> None:
+    """The jobs' code on the emulated runtime: xgboost.spark (a classifier) and TorchDistributor
+    (a regressor), SparkTrials with parallelism=2, spark_udf scoring of both models."""
     classification = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
     regression = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
     tables = {}
@@ -196,7 +200,6 @@ def test_a_runtime_line_trains_tunes_and_scores_on_its_own_spark(runtime, tmp_pa
     bad = _job(python, tmp_path, "predict", "--engine", "flink", "--input", "x", check=False)
     assert bad.returncode == 2
     assert "flink" in one_error_line(bad.stderr)
-    print(f"{line} ran on {sys.platform}: {costs}")
 
 
 def _model_requirements(run_id: str) -> list[str]:
