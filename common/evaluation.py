@@ -12,14 +12,14 @@ from sklearn.metrics import precision_recall_fscore_support
 from common import metrics, plots
 from common.business import Settings
 from common.data import Split, TabularData
-from common.preprocessing import feature_names
+from common.preprocessing import encode, feature_names
 
 CLASSIFICATION_REPORT = "evaluation/classification_report.json"
 
 
 def predict_output(task: str, preprocessor, estimator, X) -> np.ndarray:
     """Class probabilities (classifiers, shape (n, K)) or predicted values (regressors)."""
-    encoded = preprocessor.transform(X)
+    encoded = encode(preprocessor, X)
     if task == "classification":
         return metrics.as_probabilities(estimator.predict_proba(encoded))
     return np.asarray(estimator.predict(encoded), dtype="float64").ravel()

@@ -194,6 +194,28 @@ def build_preprocessor(roles: Roles) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
 
 
+# Rows encoded at a time by ``encode``: the transform's per-part arrays and their stacking then
+# cost one block's memory on top of the result, not the whole matrix's twice.
+ENCODE_ROWS = 131_072
+
+
+def encode(preprocessor: ColumnTransformer, X: pd.DataFrame) -> np.ndarray:
+    """``preprocessor.transform(X)``, block by block of ``ENCODE_ROWS`` rows into one array: the
+    same values (every fitted step works row by row), without the transform's whole-matrix
+    intermediates."""
+    if len(X) <= ENCODE_ROWS:
+        return preprocessor.transform(X)
+    first = preprocessor.transform(X.iloc[:ENCODE_ROWS])
+    out = np.empty((len(X), first.shape[1]), dtype=first.dtype)
+    out[:ENCODE_ROWS] = first
+    del first
+    for start in range(ENCODE_ROWS, len(X), ENCODE_ROWS):
+        out[start : start + ENCODE_ROWS] = preprocessor.transform(
+            X.iloc[start : start + ENCODE_ROWS]
+        )
+    return out
+
+
 def _scaled(*first) -> Pipeline:
     steps = [
         ("impute", SimpleImputer(strategy="median")),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from common import data
+from common import data, preprocessing
 from common.params import float_in, hyperparameter, positive_int
 from trainers.contract import FitRequest, History, LearningCurve, StepCallback
 from trainers.search_space import Integer, Space, Uniform
@@ -95,8 +95,11 @@ def train(request: FitRequest, params: Params) -> tuple:
         n_jobs=request.threads,
         callbacks=[_RoundReporter(on_step)] if on_step else None,
     )
-    train_encoded = preprocessor.transform(part.X_train)
-    eval_set = [(train_encoded, part.y_train), (preprocessor.transform(part.X_test), part.y_test)]
+    train_encoded = preprocessing.encode(preprocessor, part.X_train)
+    eval_set = [
+        (train_encoded, part.y_train),
+        (preprocessing.encode(preprocessor, part.X_test), part.y_test),
+    ]
     model.fit(train_encoded, part.y_train, eval_set=eval_set, verbose=False)
     return preprocessor, model
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import columns
+from common import columns, preprocessing
 from common.columns import Roles, parse_dates
 from common.preprocessing import (
     DATE_PARTS,
@@ -220,3 +220,23 @@ def test_text_categories_share_one_string_per_value_and_read_as_before():
         got = normalize_features(pd.DataFrame({"c": mixed}), roles)["c"]
         want = mixed.astype(str).astype(object).where(mixed.notna(), np.nan)
         pd.testing.assert_series_equal(got, want, check_names=False)
+
+
+def test_encoding_block_by_block_gives_the_whole_transform(monkeypatch):
+    """``encode`` in blocks (4 rows here, 300,000 rows' worth of blocks in real runs) is the
+    transform of the whole frame, value for value."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(size=30),
+            "plan": rng.choice(["a", "b", None], 30),
+            "day": pd.date_range("2024-01-01", periods=30).strftime("%Y-%m-%d"),
+        }
+    )
+    roles = columns.decide(frame, {})
+    features = normalize_features(frame, roles)
+    fitted = build_preprocessor(roles).fit(features)
+    monkeypatch.setattr(preprocessing, "ENCODE_ROWS", 4)
+    blocks = preprocessing.encode(fitted, features)
+    np.testing.assert_array_equal(blocks, fitted.transform(features))
+    assert blocks.dtype == np.float32
