@@ -223,12 +223,17 @@ def run_main(body: Callable[[], int]) -> int:
 VERBOSE = "TABULAR_VERBOSE"
 
 
+def verbose() -> bool:
+    """Whether ``TABULAR_VERBOSE`` asks for MLflow's (and the tuners') own lines."""
+    return os.environ.get(VERBOSE, "").strip().lower() in ("1", "true", "yes")
+
+
 def quiet_console() -> None:
     """Keep a run's console to the lines it prints itself: MLflow's INFO lines (validating the
     input example, creating tables, ...) and its artifact progress bars (three per trained
     model: its validation loads it back) go, warnings and errors stay; ``TABULAR_VERBOSE=true``
     keeps everything. An explicit ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is kept as set."""
-    if os.environ.get(VERBOSE, "").strip().lower() in ("1", "true", "yes"):
+    if verbose():
         return
     import logging
 

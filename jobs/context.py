@@ -44,13 +44,13 @@ ALLOW_DEFAULT = "TABULAR_ALLOW_DEFAULT_EXPERIMENT"
 # runs that fit, which last minutes. Sampled every 10 s (MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL),
 # so a run shorter than that logs none.
 SYSTEM_METRICS_STAGES = ("train", "tune")
+SYSTEM_METRICS_SWITCH = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
 
 
 def system_metrics_wanted(stage: str) -> bool:
     """MLflow's own switch where it is set, else on for the training and tuning stages."""
-    setting = os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "").strip().lower()
-    if setting:
-        return setting in ("1", "true", "yes")
+    if os.environ.get(SYSTEM_METRICS_SWITCH, "").strip():
+        return env_allows(SYSTEM_METRICS_SWITCH)
     return stage in SYSTEM_METRICS_STAGES
 
 
@@ -349,11 +349,10 @@ def schema_rows(frame, head: int = 10_000):
     rows = frame.iloc[:head]
     empty = rows.columns[rows.isna().all()]
     if len(empty):
-        found = frame[empty].notna().to_numpy().argmax(axis=0)
-        extra = sorted(
-            {int(i) for i, c in zip(found, empty, strict=True) if frame[c].notna().any()}
-        )
-        rows = frame.iloc[list(range(min(head, len(frame)))) + [i for i in extra if i >= head]]
+        # A column missing everywhere has argmax 0, inside the head: nothing to add for it.
+        first = frame[empty].notna().to_numpy().argmax(axis=0)
+        extra = sorted({int(i) for i in first if i >= head})
+        rows = frame.iloc[[*range(len(rows)), *extra]]
     return rows
 
 

@@ -29,7 +29,6 @@ finishes first decides what TPE has seen (as with SparkTrials).
 
 from __future__ import annotations
 
-import os
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from common.errors import UserInputError
-from jobs.cli import VERBOSE
+from jobs.cli import verbose
 from jobs.search_plan import STATUS_FAIL, STATUS_OK, Found, Result, SearchPlan
 from trainers.search_space import Choice, Dimension, Integer, Space, Uniform
 
@@ -83,7 +82,7 @@ def values(declared: Space, suggested: dict[str, Any]) -> dict[str, Any]:
 
 def study(seed: int) -> optuna.Study:
     """A new in-memory study minimising the loss, TPE seeded by ``seed``, no pruner."""
-    if os.environ.get(VERBOSE, "").strip().lower() not in ("1", "true", "yes"):
+    if not verbose():
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trial lines say it all
     return optuna.create_study(
         direction="minimize",
