@@ -4,6 +4,7 @@ Spark, for every trainer; and main passing its backend on to its tune step."""
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pytest
 
 from tests.helpers.processes import mlflow_cli
@@ -13,8 +14,6 @@ from tests.helpers.runs import runs_in
 pytestmark = pytest.mark.slow
 
 
-# Optuna in process through `mlflow run` is main's tune step below (and in process, every family
-# in tests/entrypoints/test_tune.py): the suite's time goes to the paths only a launch has.
 @pytest.mark.parametrize(
     ("backend", "parallelism"), [("hyperopt", "1"), ("hyperopt", "2"), ("optuna", "2")]
 )
@@ -48,26 +47,58 @@ def test_tune_xgboost_gives_eight_finished_trials_under_the_parent_and_a_tuned_m
     assert model.predict(model.input_example)["prediction"].isin([0, 1]).all()
 
 
-# xgboost is above, for both backends and both ways; the other families with Optuna on Spark,
-# the path hyperopt's SparkTrials does not share.
-@pytest.mark.parametrize("trainer", ["sklearn", "pytorch"])
-def test_tune_with_optuna_on_spark_finishes_for_the_other_families(trainer, launch_dir):
+# xgboost is above with 8 trials; here the rest of the matrix (every family, each backend, in
+# process and on Spark) with 2 trials, each family and each backend on a classification and a
+# regression table.
+MATRIX = [
+    ("sklearn", "hyperopt", "1", "regression"),
+    ("sklearn", "hyperopt", "2", "classification"),
+    ("sklearn", "optuna", "1", "classification"),
+    ("sklearn", "optuna", "2", "regression"),
+    ("pytorch", "hyperopt", "1", "classification"),
+    ("pytorch", "hyperopt", "2", "regression"),
+    ("pytorch", "optuna", "1", "regression"),
+    ("pytorch", "optuna", "2", "classification"),
+    ("xgboost", "optuna", "1", "regression"),
+]
+TABLES = {
+    "classification": ("builtin:breast_cancer", "validation_roc_auc", "classifier"),
+    "regression": ("builtin:diabetes", "validation_rmse", "regressor"),
+}
+FAMILIES = {"sklearn": "random_forest", "pytorch": "mlp", "xgboost": "xgboost"}
+
+
+@pytest.mark.parametrize(("trainer", "backend", "parallelism", "task"), MATRIX)
+def test_tune_finishes_for_every_family_backend_and_task(
+    trainer, backend, parallelism, task, launch_dir
+):
+    data, metric, kind = TABLES[task]
     done = mlflow_cli(
         "run", str(PROJECT_ROOT), "-e", "tune", "--env-manager", "local",
-        "--experiment-name", "tabular-training/tune", "-P", "backend=optuna",
-        "-P", f"trainer={trainer}", "-P", "max_evals=2", "-P", "parallelism=2",
+        "--experiment-name", "tabular-training/tune", "-P", f"backend={backend}",
+        "-P", f"trainer={trainer}", "-P", f"data={data}", "-P", "max_evals=2",
+        "-P", f"parallelism={parallelism}",
         cwd=launch_dir,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "trial 2/2  validation_roc_auc=" in done.stdout
+    assert ("log4j" in done.stderr) == (parallelism == "2")
+    assert f"trial 2/2  {metric}=" in done.stdout
     runs = runs_in("tabular-training/tune")
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(runs) == 3
     assert sorted(t.data.tags["trial"] for t in trials) == ["0", "1"]
     assert {t.info.status for t in trials} == {"FINISHED"} == {parent.info.status}
-    expected = {"sklearn": "random_forest_classifier", "pytorch": "mlp_classifier"}[trainer]
-    assert parent.data.tags["model_type"] == expected
+    assert all(np.isfinite(t.data.metrics[metric]) for t in trials)
+    assert parent.data.params["backend"] == backend
+    assert parent.data.tags["model_type"] == f"{FAMILIES[trainer]}_{kind}"
+    assert parent.data.tags["best_run_id"] in {t.info.run_id for t in trials}
+    model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    predicted = model.predict(model.input_example)["prediction"]
+    if task == "classification":
+        assert predicted.isin([0, 1]).all()
+    else:
+        assert np.isfinite(predicted.astype(float)).all()
 
 
 def test_main_passes_its_backend_on_to_the_tune_step(launch_dir):
