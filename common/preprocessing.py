@@ -2,11 +2,13 @@
 
 Roles come from ``common.columns``. Numeric columns are imputed (median) and scaled; categorical
 ones imputed with a constant and one-hot encoded, rare categories grouped and the width capped
-(``MAX_CATEGORIES``), unknown ones going to the rare group; booleans become 0/1; datetimes become
-numbers (year, month, day, weekday, day of year, days since 1970) inside the fitted preprocessor,
-so the served model takes the raw date strings: its ``DateParts`` keeps each date column's one
-format (decided by ``common.columns``) and reads served text in exactly that format. Real tables
-with strings and missing values train and serve the same way.
+(``MAX_CATEGORIES``), unknown ones going to the rare group; booleans become 0/1; datetimes
+become numbers (year, month, day, weekday, day of year, days since 1970) inside the fitted
+preprocessor, so the served model takes the raw date strings: its ``DateParts`` keeps each date
+column's one format (decided by ``common.columns``) and reads served text in exactly that
+format. A booster that handles gaps and categories itself gets the ``NATIVE`` preprocessor
+instead: gaps kept, one column of category codes per categorical column. Real tables with
+strings and missing values train and serve the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from common.columns import Roles, parse_dates
 
@@ -31,6 +33,13 @@ MAX_CATEGORIES = 50
 MIN_CATEGORY_ROWS = 5
 TRUE_WORDS, FALSE_WORDS = {"true", "yes"}, {"false", "no"}
 DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear", "days")
+# What ``build_preprocessor`` builds. STANDARD: numbers imputed and scaled, categories one-hot,
+# what every model takes. NATIVE: for a booster that splits on missing values and categories
+# itself (XGBoost): numbers as they are, gaps kept as NaN, each categorical column one feature
+# of codes 0..k-1 (the same kept values as one-hot, the rare group last; missing or unknown
+# NaN), which XGBoost splits as categories (``feature_types``, "c").
+STANDARD, NATIVE = "standard", "native"
+ONEHOT, CODES = "onehot", "codes"  # the categorical encoder's step name in each
 
 
 def split_columns(features: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -159,38 +168,41 @@ class Float32(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-def build_preprocessor(roles: Roles) -> ColumnTransformer:
+def build_preprocessor(roles: Roles, kind: str = STANDARD) -> ColumnTransformer:
     """An unfitted ColumnTransformer for the used columns of ``roles``, dense float32 output
-    (each part computes in float64, then ``Float32``)."""
+    (each part computes in float64, then ``Float32``), ``STANDARD`` or ``NATIVE``."""
+    if kind not in (STANDARD, NATIVE):
+        raise ValueError(f"kind={kind!r}: one of {STANDARD!r}, {NATIVE!r}")
+    native = kind == NATIVE
+    kept = {"max_categories": MAX_CATEGORIES, "min_frequency": MIN_CATEGORY_ROWS}
     transformers = []
     if roles.numeric:
-        transformers.append(("numeric", _scaled(), list(roles.numeric)))
+        transformers.append(("numeric", Float32() if native else _scaled(), list(roles.numeric)))
     if roles.categorical:
-        categorical_steps = Pipeline(
-            [
+        if native:
+            categorical_steps = Pipeline([(CODES, OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=np.nan,
+                encoded_missing_value=np.nan, dtype="float32", **kept,
+            ))])  # fmt: skip
+        else:
+            categorical_steps = Pipeline([
                 ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-                (
-                    "onehot",
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        max_categories=MAX_CATEGORIES,
-                        min_frequency=MIN_CATEGORY_ROWS,
-                        sparse_output=False,
-                        dtype="float32",  # 0 and 1 exactly
-                    ),
-                ),
-            ]
-        )
+                (ONEHOT, OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", sparse_output=False,
+                    dtype="float32", **kept,  # 0 and 1 exactly
+                )),
+            ])  # fmt: skip
         transformers.append(("categorical", categorical_steps, list(roles.categorical)))
     if roles.boolean:
-        impute = Pipeline(
-            [("impute", SimpleImputer(strategy="most_frequent")), ("float32", Float32())]
-        )
-        transformers.append(("boolean", impute, list(roles.boolean)))
+        steps = [("float32", Float32())]
+        if not native:
+            steps.insert(0, ("impute", SimpleImputer(strategy="most_frequent")))
+        transformers.append(("boolean", Pipeline(steps), list(roles.boolean)))
     if roles.datetime:
         formats = {name: roles.formats[name] for name in roles.datetime if name in roles.formats}
         parts = DateParts(formats=formats or None)  # None: roles without formats (hand-made)
-        transformers.append(("datetime", _scaled(parts), list(roles.datetime)))
+        steps = Pipeline([("parts", parts), ("float32", Float32())]) if native else _scaled(parts)
+        transformers.append(("datetime", steps, list(roles.datetime)))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
 
 
@@ -238,15 +250,15 @@ def feature_names(preprocessor: ColumnTransformer) -> list[str]:
 def raw_columns(preprocessor: ColumnTransformer) -> list[str]:
     """The input column each encoded feature comes from, in the encoded order: a number or
     boolean gives one feature, a date one per ``DATE_PARTS``, a category one per kept value
-    (plus its infrequent group)."""
+    (plus its infrequent group), or one of codes."""
     width = len(preprocessor.get_feature_names_out())
     out: list[str | None] = [None] * width
     for name, transformer, columns in preprocessor.transformers_:
         if name not in preprocessor.output_indices_:
             continue
         place = preprocessor.output_indices_[name]
-        if name == "categorical":
-            widths = list(transformer.named_steps["onehot"]._n_features_outs)
+        if name == "categorical" and ONEHOT in transformer.named_steps:
+            widths = list(transformer.named_steps[ONEHOT]._n_features_outs)
         elif name == "datetime":
             widths = [len(DATE_PARTS)] * len(columns)
         else:
@@ -261,3 +273,14 @@ def raw_columns(preprocessor: ColumnTransformer) -> list[str]:
     if any(column is None for column in out):
         raise ValueError("an encoded feature maps to no input column")
     return out  # type: ignore[return-value]
+
+
+def feature_types(preprocessor: ColumnTransformer) -> list[str]:
+    """Each encoded feature's kind as XGBoost names it: "c" for a column of category codes
+    (``CODES``), "q" for a number."""
+    types = ["q"] * len(preprocessor.get_feature_names_out())
+    for name, transformer, _ in preprocessor.transformers_:
+        if name == "categorical" and CODES in transformer.named_steps:
+            place = preprocessor.output_indices_[name]
+            types[place] = ["c"] * (place.stop - place.start)
+    return types

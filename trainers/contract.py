@@ -37,12 +37,13 @@ class FitRequest:
     on_step: StepCallback | None = None  # called per round or epoch with its metrics
     roles: Roles | None = None  # the columns' roles; None: numeric or categorical by dtype
 
-    def preprocessor(self):
-        """An unfitted preprocessor for ``X``'s columns by role."""
+    def preprocessor(self, kind: str = "standard"):
+        """An unfitted preprocessor for ``X``'s columns by role, of the ``kind``
+        ``common.preprocessing.build_preprocessor`` takes ("standard" or "native")."""
         from common.columns import Roles
         from common.preprocessing import build_preprocessor
 
-        return build_preprocessor(self.roles or Roles.of_dtypes(self.X))
+        return build_preprocessor(self.roles or Roles.of_dtypes(self.X), kind)
 
 
 @dataclass(frozen=True)

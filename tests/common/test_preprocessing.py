@@ -240,3 +240,48 @@ def test_encoding_block_by_block_gives_the_whole_transform(monkeypatch):
     blocks = preprocessing.encode(fitted, features)
     np.testing.assert_array_equal(blocks, fitted.transform(features))
     assert blocks.dtype == np.float32
+
+
+def test_the_native_preprocessor_keeps_gaps_and_gives_one_code_column_per_category():
+    """NATIVE (XGBoost's): numbers as they are, NaN kept; each categorical column one feature
+    of codes over the values one-hot keeps (the rare group last), missing and unknown NaN."""
+    rng = np.random.default_rng(11)
+    plan = rng.choice(["a", "b", "c"], 200).astype(object)
+    plan[:3] = ["rare1", "rare2", None]
+    frame = pd.DataFrame({
+        "spend": np.where(rng.random(200) < 0.1, np.nan, rng.normal(50, 10, 200)),
+        "plan": plan,
+        "member": rng.choice(["yes", "no", None], 200),
+        "when": pd.date_range("2024-01-01", periods=200).strftime("%Y-%m-%d"),
+    })  # fmt: skip
+    roles = columns.decide(frame, {})
+    features = normalize_features(frame, roles)
+    native = build_preprocessor(roles, preprocessing.NATIVE).fit(features)
+    standard = build_preprocessor(roles).fit(features)
+    encoded = native.transform(features)
+    assert encoded.dtype == np.float32
+    names = feature_names(native)
+    assert names[:3] == ["spend", "plan", "member"]
+    assert len(names) == 3 + len(DATE_PARTS)
+    assert preprocessing.feature_types(native) == ["q", "c"] + ["q"] * (1 + len(DATE_PARTS))
+    assert raw_columns(native) == ["spend", "plan", "member"] + ["when"] * len(DATE_PARTS)
+    np.testing.assert_array_equal(encoded[:, 0], frame["spend"].to_numpy(np.float32))  # gaps kept
+    codes = encoded[:, 1]
+    kept = [n.removeprefix("plan_") for n in feature_names(standard) if n.startswith("plan_")]
+    assert kept == ["a", "b", "c", "infrequent_sklearn"]  # what one-hot keeps ...
+    assert set(codes[3:]) == {0.0, 1.0, 2.0}
+    assert codes[:2].tolist() == [3.0, 3.0]
+    assert np.isnan(codes[2])  # a missing category
+    assert np.isnan(encoded[features["member"].isna().to_numpy(), 2]).all()
+    unseen = frame.iloc[:1].assign(plan="zebra")
+    assert np.isnan(native.transform(normalize_features(unseen, roles))[0, 1])
+    with pytest.raises(ValueError, match="kind='other'"):
+        build_preprocessor(roles, "other")
+
+
+def test_a_standard_preprocessor_has_only_numbers():
+    roles = Roles(numeric=("n",), categorical=("c",))
+    frame = normalize_features(pd.DataFrame({"n": [1.0, 2.0] * 5, "c": ["x", "y"] * 5}), roles)
+    fitted = build_preprocessor(roles).fit(frame)
+    assert feature_names(fitted) == ["n", "c_x", "c_y"]
+    assert preprocessing.feature_types(fitted) == ["q"] * 3
