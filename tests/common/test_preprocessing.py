@@ -279,6 +279,45 @@ def test_the_native_preprocessor_keeps_gaps_and_gives_one_code_column_per_catego
         build_preprocessor(roles, "other")
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("max_categories", "min_frequency"), [(50, 5), (2, 1), (4, 30), (1, 5)])
+def test_category_codes_are_ordinal_encoders_codes(seed, max_categories, min_frequency):
+    """CategoryCodes gives exactly what OrdinalEncoder did in its place (models of the same seed
+    stay the same): cardinalities around max_categories (and exactly it), counts with ties,
+    missing values in training, unseen and missing values served, a column with no value."""
+    from sklearn.preprocessing import OrdinalEncoder
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+
+    def column(levels: int, gaps: float) -> np.ndarray:
+        weights = rng.choice([1.0, 1.0, 3.0, 0.01], levels)  # ties, and levels seen a few times
+        values = rng.choice([f"v{i:03d}" for i in range(levels)], n, p=weights / weights.sum())
+        values = values.astype(object)
+        values[rng.random(n) < gaps] = np.nan if rng.random() < 0.5 else None
+        return values
+
+    train = pd.DataFrame({
+        f"c{levels}": column(levels, gaps)
+        for levels, gaps in [(1, 0.0), (3, 0.1), (49, 0.0), (50, 0.2), (51, 0.05), (300, 0.3)]
+    })  # fmt: skip
+    train["empty"] = np.full(n, np.nan, dtype=object)
+    # As many frequent values as max_categories: one of them joins the rare group it makes.
+    train["exact"] = rng.permutation(np.resize([f"e{i}" for i in range(max_categories)], n))
+    served = train.sample(500, random_state=seed).reset_index(drop=True)
+    served.iloc[::7, :] = "never seen"
+    served.iloc[3::11, :] = np.nan
+    ordinal = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
+        dtype="float32", max_categories=max_categories, min_frequency=min_frequency,
+    ).fit(train)  # fmt: skip
+    codes = preprocessing.CategoryCodes(max_categories, min_frequency).fit(train)
+    for frame in (train, served):
+        expected = ordinal.transform(frame)
+        np.testing.assert_array_equal(codes.transform(frame), expected)
+    assert codes.get_feature_names_out().tolist() == list(train.columns)
+
+
 def test_a_standard_preprocessor_has_only_numbers():
     roles = Roles(numeric=("n",), categorical=("c",))
     frame = normalize_features(pd.DataFrame({"n": [1.0, 2.0] * 5, "c": ["x", "y"] * 5}), roles)
