@@ -175,7 +175,8 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
     handle_unknown="use_encoded_value")`` ones, with unknown and missing values NaN: the kept
     values 0..k-1 in sorted order, every other value seen in training k (the rare group), a
     missing or unseen value NaN. The values are counted and looked up in pandas' hash tables
-    instead of sorted as Python objects: at a million rows, a fifth of OrdinalEncoder's time.
+    instead of sorted as Python objects: at a million rows the native preprocessor fits and
+    encodes in a fifth of the time it took with OrdinalEncoder.
     ``categories_`` holds every value seen in training, sorted; ``codes_`` each one's code.
     """
 
@@ -192,7 +193,7 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         self.categories_, self.codes_ = [], []
         for name in X.columns:
             counts = X[name].value_counts(dropna=True, sort=False)
-            values = np.asarray(counts.index.to_numpy(dtype=object))
+            values = counts.index.to_numpy(dtype=object)
             order = np.argsort(values)
             self.categories_.append(values[order])
             self.codes_.append(self._codes(counts.to_numpy(dtype=np.int64)[order]))
@@ -210,9 +211,9 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
                 rare[:] = True
             else:
                 rare[np.argsort(counts, kind="mergesort")[:-keep]] = True
-        codes = np.empty(counts.size, dtype=np.int64)
-        codes[~rare] = np.arange(int((~rare).sum()))
-        codes[rare] = int((~rare).sum())
+        kept = int((~rare).sum())
+        codes = np.full(counts.size, kept, dtype=np.int64)  # the rare group's code
+        codes[~rare] = np.arange(kept)
         return codes
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
