@@ -93,6 +93,39 @@ def test_spark_udf_scoring_of_a_regressor_equals_pandas_scoring(tmp_path):
     assert run.data.metrics["rows_out"] == len(rows)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("target", "task", "outputs"), [
+    ("churn", "classification", ["prediction", "probability_no", "probability_yes"]),
+    ("support_tickets", "regression", ["prediction"]),
+])  # fmt: skip
+def test_spark_udf_scores_xgboosts_category_codes_as_pandas_does(
+    churn_csv, tmp_path, target, task, outputs
+):
+    """A single-node XGBoost model encodes text columns to category codes (CategoryCodes) inside
+    Spark's Python workers as in pandas: gaps and the rare group included, classifier and
+    regressor."""
+    argv = ["--data", str(churn_csv), "--target", target, "--task", task, "--autolog", "false"]
+    assert train_main(trainers.get("xgboost"), *argv) == 0
+    (trained,) = all_runs()
+    model_uri = f"runs:/{trained.info.run_id}/model"
+    rows = pd.read_csv(churn_csv).drop(columns=target)
+    assert rows[["customer_plan", "region"]].isna().any().any()  # gaps reach the codes
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "scored.parquet"
+    argv = ["--input", str(tmp_path / "rows.parquet"), "--output", str(out), "--engine", "spark"]
+    assert predict.main(["--model-uri", model_uri, *argv]) == 0
+    key = list(rows.columns)
+    scored = pd.read_parquet(out).sort_values(key, na_position="first").reset_index(drop=True)
+    expected = pd.concat([rows, mlflow.pyfunc.load_model(model_uri).predict(rows)], axis=1)
+    expected = expected.sort_values(key, na_position="first").reset_index(drop=True)
+    assert list(scored.columns) == [*key, *outputs]
+    for column in outputs:
+        if scored[column].dtype == object:
+            assert (scored[column] == expected[column]).all()
+        else:
+            assert scored[column].to_numpy() == pytest.approx(expected[column].to_numpy())
+
+
 @pytest.mark.parametrize(
     ("model_uri", "argv", "expected"),
     [
